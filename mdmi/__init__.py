@@ -1,0 +1,40 @@
+"""mdmi: dependency structure and MI-guided parallel decoding for masked diffusion models.
+
+Public API:
+    ModelOutput, MaskedModel   the model interface (see mdmi.interface)
+    load(path)                 a saved model directory -> model
+    decode(model, x, selector) the one decoding loop
+    make_selector, SELECTORS   the selector registry
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .decode import DecodeResult, decode
+from .interface import MaskedModel, ModelOutput
+from .selectors import SELECTORS, make_selector
+
+__version__ = "0.1.0"
+
+
+def load(path: str | Path):
+    """Load a model directory (``model.safetensors`` + ``config.json``).
+
+    The ``kind`` recorded in config.json picks the class; raises FileNotFoundError or
+    ValueError with the reason when the directory is not a usable checkpoint.
+    """
+    path = Path(path)
+    cfg = path / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
+    kind = json.loads(cfg.read_text()).get("kind")
+    if kind == "mdmi.MaskedTransformer":
+        from .transformer import MaskedTransformer
+
+        return MaskedTransformer.load(path)
+    raise ValueError(f"{cfg}: unknown model kind {kind!r}")
+
+
+__all__ = ["ModelOutput", "MaskedModel", "DecodeResult", "decode", "load", "make_selector", "SELECTORS"]

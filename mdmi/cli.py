@@ -1,0 +1,201 @@
+"""The ``mdmi`` command line. Each sub-command is a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent / "checkpoints" / "sudoku"
+
+
+def _add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()):
+    """One ``--flag`` per dataclass field, defaulting to the dataclass default."""
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default
+        kind = type(default)
+        if kind is bool:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
+                           default=default)
+        else:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default)
+
+
+def _pick(args, cls, **override):
+    vals = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+    vals.update(override)
+    return cls(**vals)
+
+
+def _default_model(path):
+    if path:
+        return path
+    if not (DEFAULT_SUDOKU / "model.safetensors").is_file():
+        raise SystemExit(f"no --model given and no shipped model at {DEFAULT_SUDOKU}")
+    return str(DEFAULT_SUDOKU)
+
+
+# ---------------------------------------------------------------- train
+
+
+def cmd_train_sudoku(args):
+    import torch
+
+    from .tasks import sudoku
+    from .train import TrainConfig, train
+    from .transformer import MaskedTransformer, MDMConfig
+
+    mcfg = _pick(args, MDMConfig, vocab_size=sudoku.VOCAB_SIZE, seq_len=81, grid=9)
+    tcfg = _pick(args, TrainConfig)
+    t0 = time.time()
+    pool = sudoku.grids(args.base_grids, tcfg.seed, split="train")  # (N, 81)
+    print(f"{len(pool)} base grids in {time.time() - t0:.1f}s; model {mcfg}", file=sys.stderr)
+
+    def sample(B, g):
+        idx = torch.randint(len(pool), (B,), generator=g)
+        return sudoku.augment(pool[idx], g)
+
+    torch.manual_seed(tcfg.seed)
+    model = MaskedTransformer(mcfg)
+    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(sys.argv)}
+    train(model, sample, tcfg, args.out, resume=args.resume, extra=extra)
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- sudoku: solve / eval / generate
+
+
+def _parse_value(v: str):
+    try:
+        return json.loads(v)
+    except json.JSONDecodeError:
+        return v
+
+
+def _selector(args):
+    from .selectors import make_selector
+
+    params = {}
+    for item in args.param or []:
+        if "=" not in item:
+            raise ValueError(f"--param must look like key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        params[k.replace("-", "_")] = _parse_value(v)
+    return make_selector(args.selector, **params)
+
+
+def _add_decode_args(p):
+    p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
+    p.add_argument("--selector", default="sequential", help="selector name (see mdmi.SELECTORS)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="selector parameter, repeatable (e.g. --param order=entropy)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    p.add_argument("--seed", type=int, default=0, help="seed for temperature sampling")
+
+
+def cmd_solve(args):
+    import torch
+
+    from . import load
+    from .tasks import sudoku
+
+    model = load(_default_model(args.model))
+    p = sudoku.Puzzle("".join(map(str, sudoku.parse(args.puzzle))))
+    res = sudoku.evaluate(model, [p], _selector(args), temperature=args.temperature,
+                          generator=torch.Generator().manual_seed(args.seed))
+    out = res["outputs"][0]
+    print(sudoku.pretty(out))
+    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}   blanks: {p.puzzle.count('0')}")
+
+
+def cmd_eval_sudoku(args):
+    import torch
+
+    from . import load
+    from .tasks import sudoku
+
+    model = load(_default_model(args.model))
+    puzzles = sudoku.read_puzzles(args.puzzles)
+    if args.limit:
+        puzzles = puzzles[: args.limit]
+    res = sudoku.evaluate(model, puzzles, _selector(args), batch_size=args.batch_size,
+                          temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed),
+                          progress=True)
+    lo, hi = res["solve_rate_ci95"]
+    print(f"puzzles: {res['n']} (mean blanks {res['mean_blanks']:.1f})  selector: {args.selector} {args.param or ''}")
+    print(f"solve rate: {100 * res['solve_rate']:.1f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})")
+    print(f"cell accuracy: {100 * res['cell_accuracy']:.2f}%   mean NFE: {res['mean_nfe']:.2f}")
+    print(f"time: {res['seconds']:.1f}s  ({res['puzzles_per_s']:.1f} puzzles/s)")
+    if args.json:
+        row = {k: v for k, v in res.items() if k not in ("outputs", "solved")}
+        row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
+                   model=_default_model(args.model))
+        Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+
+
+def cmd_generate_puzzles(args):
+    from .tasks import sudoku
+
+    puzzles = sudoku.generate(args.n, args.givens, args.seed, split=args.split, progress=True)
+    sudoku.write_puzzles(args.out, puzzles)
+    g = sum(81 - p.puzzle.count("0") for p in puzzles) / len(puzzles)
+    print(f"wrote {len(puzzles)} puzzles (mean givens {g:.1f}) to {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .train import TrainConfig
+    from .transformer import MDMConfig
+
+    p = argparse.ArgumentParser(prog="mdmi", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    tr = sub.add_parser("train", help="train our transformer MDM on a task")
+    tsub = tr.add_subparsers(dest="task", required=True)
+    ts = tsub.add_parser("sudoku", help="train on augmented random Sudoku grids")
+    ts.add_argument("--out", required=True, help="checkpoint directory")
+    ts.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ts.add_argument("--base-grids", type=int, default=20000, help="distinct base grids before augmentation")
+    _add_dataclass_args(ts, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
+    _add_dataclass_args(ts, TrainConfig)
+    ts.set_defaults(func=cmd_train_sudoku)
+
+    so = sub.add_parser("solve", help="solve one Sudoku puzzle and print the grid and NFE")
+    so.add_argument("puzzle", help="81 characters, 1-9 givens, 0 or . blanks")
+    _add_decode_args(so)
+    so.set_defaults(func=cmd_solve)
+
+    ev = sub.add_parser("eval", help="evaluate a model on a task")
+    esub = ev.add_subparsers(dest="task", required=True)
+    es = esub.add_parser("sudoku", help="solve rate, NFE and cell accuracy on a puzzle file")
+    es.add_argument("--puzzles", required=True, help="file: one puzzle, or 'puzzle solution', per line")
+    es.add_argument("--json", help="write the metrics here")
+    es.add_argument("--batch-size", type=int, default=256)
+    es.add_argument("--limit", type=int, default=0, help="use only the first N puzzles (0 = all)")
+    _add_decode_args(es)
+    es.set_defaults(func=cmd_eval_sudoku)
+
+    gp = sub.add_parser("generate-puzzles", help="unique-solution Sudoku puzzles with their solutions")
+    gp.add_argument("--n", type=int, default=1000)
+    gp.add_argument("--givens", type=int, default=34, help="clues to keep; 0 = minimal puzzles (~24-26)")
+    gp.add_argument("--seed", type=int, default=0)
+    gp.add_argument("--split", default="test", help="random stream; 'train' grids are used for training")
+    gp.add_argument("--out", required=True)
+    gp.set_defaults(func=cmd_generate_puzzles)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"mdmi {args.cmd}: error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The model interface every mdmi algorithm is written against.
+
+A *model* is any object with
+
+- ``mask_id: int`` -- the token id that marks a hidden position;
+- ``vocab_size: int`` -- the number of real tokens it predicts over; logit ``k`` scores
+  token id ``k``. The mask id is never a prediction target; it may lie inside or outside
+  ``0..vocab_size-1``;
+- ``__call__(x: LongTensor (B, L)) -> ModelOutput`` -- one forward pass.
+
+Optionally ``allowed: BoolTensor (vocab_size,)`` restricts the tokens a position may take
+(Sudoku: all nine digits; proteins: the 20 amino acids of a larger vocabulary), and
+``fixed: BoolTensor (B, L)`` -> see :func:`observed_fixed`; neither is required.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass
+class ModelOutput:
+    """What one forward pass returns.
+
+    logits: (B, L, vocab_size) unnormalised scores; logit k scores token id k.
+    hidden: (B, L, D) final hidden states, or None if the model has none (an exact oracle).
+    """
+
+    logits: torch.Tensor
+    hidden: torch.Tensor | None = None
+
+
+@runtime_checkable
+class MaskedModel(Protocol):
+    mask_id: int
+    vocab_size: int
+
+    def __call__(self, x: torch.Tensor) -> ModelOutput: ...
+
+
+def allowed_tokens(model, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool mask over the vocabulary of tokens a masked position may take.
+
+    Order of precedence: the explicit ``allowed`` argument, then ``model.allowed``, then
+    every id in ``0..vocab_size-1`` except the mask id. Shape (V,) or (B, L, V).
+    """
+    if allowed is None:
+        allowed = getattr(model, "allowed", None)
+    if allowed is None:
+        allowed = torch.ones(model.vocab_size, dtype=torch.bool)
+        if 0 <= model.mask_id < model.vocab_size:
+            allowed[model.mask_id] = False
+    allowed = torch.as_tensor(allowed, dtype=torch.bool)
+    if allowed.shape[-1] != model.vocab_size:
+        raise ValueError(
+            f"allowed has last dimension {allowed.shape[-1]}, expected vocab_size={model.vocab_size}"
+        )
+    if not bool(allowed.any(-1).all()):
+        raise ValueError("allowed leaves some position with no token it may take")
+    return allowed
+
+
+def masked_log_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """log-softmax over the allowed tokens only; disallowed tokens get -inf. (B, L, V)."""
+    logits = logits.float().masked_fill(~allowed.to(logits.device), float("-inf"))
+    return torch.log_softmax(logits, dim=-1)
+
+
+def free_positions(model, x: torch.Tensor) -> torch.Tensor:
+    """Bool (B, L): positions that are masked and may be filled.
+
+    A model can keep some masked-looking positions out of play (padding, special tokens)
+    by defining ``fixed(x) -> BoolTensor (B, L)``; those are never counted as masked.
+    """
+    masked = x == model.mask_id
+    fixed = getattr(model, "fixed", None)
+    if fixed is not None:
+        masked = masked & ~fixed(x)
+    return masked
