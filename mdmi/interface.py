@@ -64,8 +64,9 @@ def allowed_tokens(model, allowed: torch.Tensor | None = None) -> torch.Tensor:
 
 
 def masked_log_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """log-softmax over the allowed tokens only; disallowed tokens get -inf. (B, L, V)."""
-    logits = logits.float().masked_fill(~allowed.to(logits.device), float("-inf"))
+    """log-softmax over the allowed tokens only; disallowed tokens get -inf. (B, L, V).
+    At least float32 (float64 stays float64, for exact oracles)."""
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32)).masked_fill(~allowed.to(logits.device), float("-inf"))
     return torch.log_softmax(logits, dim=-1)
 
 
