@@ -147,7 +147,37 @@ def cmd_generate_puzzles(args):
     print(f"wrote {len(puzzles)} puzzles (mean givens {g:.1f}) to {args.out}")
 
 
+# ---------------------------------------------------------------- labels
+
+
+def cmd_label(args):
+    from . import load
+    from .labels import LabelConfig, dist_env, write_labels, write_manifest
+    from .tasks import clean_sampler
+
+    rank, world = dist_env()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+    model = load(_default_model(args.model))
+    cfg = _pick(args, LabelConfig)
+    spec = {"model": str(Path(_default_model(args.model)).resolve()), "task": args.task}
+    t0 = time.time()
+    done = write_labels(model, clean_sampler(args.task, cfg.seed), cfg, args.out, spec, rank=rank, world=world)
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        m = write_manifest(args.out, cfg)
+        print(f"{m['contexts']} contexts in {len(m['shards'])} shards at {args.out} "
+              f"(this run: {len(done)} shards on rank 0, {time.time() - t0:.1f}s; "
+              f"complete: {m['complete']}; model passes: {m['model_passes']})")
+    if world > 1:
+        dist.destroy_process_group()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .labels import LabelConfig
     from .train import TrainConfig
     from .transformer import MDMConfig
 
@@ -186,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     gp.add_argument("--split", default="test", help="random stream; 'train' grids are used for training")
     gp.add_argument("--out", required=True)
     gp.set_defaults(func=cmd_generate_puzzles)
+
+    lb = sub.add_parser("label", help="contexts + exact MI labels, in shards (torchrun-aware)")
+    lb.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
+    lb.add_argument("--task", default="sudoku", help="where clean data comes from")
+    lb.add_argument("--out", required=True, help="label directory (a rerun resumes it)")
+    _add_dataclass_args(lb, LabelConfig)
+    lb.set_defaults(func=cmd_label)
     return p
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from .base import ORDERS, StepState
 from .sequential import Sequential
+from .topk import TopK
 
 SELECTORS = {
     "sequential": Sequential,
+    "topk": TopK,
 }
 
 
@@ -20,4 +22,4 @@ def make_selector(name: str, **params):
     return SELECTORS[name](**params)
 
 
-__all__ = ["SELECTORS", "ORDERS", "StepState", "Sequential", "make_selector"]
+__all__ = ["SELECTORS", "ORDERS", "StepState", "Sequential", "TopK", "make_selector"]

@@ -1,0 +1,200 @@
+"""Label sets for the neural MI estimator: contexts + their exact MI (DESIGN.md sections 2-3).
+
+Contexts come from two sources, mixed: random mask ratios over clean data, and states
+visited while decoding (sequential and top-k parallel), since those are the states the
+estimator meets at decoding time. Work is cut into shards of ``shard_size`` contexts;
+shard k is made from its own seed (seed, k), so its content does not depend on how many
+processes run or on restarts. Each shard is written atomically (temp file + rename) and a
+rerun skips finished shards. Under ``torchrun`` each rank takes shards k = rank mod world.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .decode import decode
+from .interface import free_positions
+from .mi import DEFAULT_DELTA, exact_mi
+from .selectors import make_selector
+
+MANIFEST = "manifest.json"
+SPEC = "spec.json"
+
+
+@dataclass
+class LabelConfig:
+    contexts: int = 20000  # total contexts over all shards
+    shard_size: int = 256  # contexts per shard file: restart granularity
+    decode_frac: float = 0.5  # fraction of contexts taken from decoding trajectories
+    min_masked: int = 2  # contexts need at least one masked pair
+    delta: float = DEFAULT_DELTA  # exact_mi truncation (see mdmi.mi.truncation_bound)
+    batch_size: int = 256  # probe sequences per model call
+    seed: int = 0  # shard k uses seed (seed, k)
+    store_hidden: bool = False  # hidden states are cheap to recompute; store only if asked
+
+    def __post_init__(self):
+        if self.contexts < 1 or self.shard_size < 1:
+            raise ValueError(f"contexts and shard_size must be positive, got {self.contexts}, {self.shard_size}")
+        if not 0 <= self.decode_frac <= 1:
+            raise ValueError(f"decode_frac must lie in [0, 1], got {self.decode_frac}")
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.contexts // self.shard_size)
+
+
+def random_mask_contexts(clean: torch.Tensor, mask_id: int, min_masked: int, g: torch.Generator) -> torch.Tensor:
+    """Mask each row of ``clean`` (n, L) at its own ratio r ~ U(0, 1), at least
+    ``min_masked`` positions."""
+    n, L = clean.shape
+    r = torch.rand(n, 1, generator=g)
+    scores = torch.rand(n, L, generator=g)
+    k = (r[:, 0] * L).round().long().clamp(min_masked, L)  # positions to mask per row
+    order = scores.argsort(1)
+    masked = torch.zeros(n, L, dtype=torch.bool).scatter(1, order, torch.arange(L)[None] < k[:, None])
+    return torch.where(masked, torch.full_like(clean, mask_id), clean)
+
+
+def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Generator) -> torch.Tensor:
+    """States visited while decoding: start from a random mask of ratio in [0.5, 1],
+    decode with a randomly chosen selector (sequential or top-k, k in 2/4/8), and keep one
+    uniformly chosen intermediate state per row that still has >= ``min_masked`` masks."""
+    n, L = clean.shape
+    start = random_mask_contexts(clean, model.mask_id, min_masked, g)
+    extra = torch.rand(n, L, generator=g) < 0.5  # push the start towards ratio in [0.5, 1]
+    start = torch.where(extra, torch.full_like(start, model.mask_id), start)
+    choices = [("sequential", {}), ("topk", {"k": 2}), ("topk", {"k": 4}), ("topk", {"k": 8})]
+    pick = torch.randint(len(choices), (n,), generator=g)
+    out = start.clone()
+    for c, (name, params) in enumerate(choices):
+        rows = (pick == c).nonzero().squeeze(1)
+        if len(rows) == 0:
+            continue
+        res = decode(model, start[rows], make_selector(name, **params), trace=True)
+        states = [start[r].clone() for r in rows]
+        history = [[s.clone()] for s in states]  # states before each step, per row
+        for step in res.trace:
+            for r, filled in zip(step["rows"], step["filled"]):
+                states[r][filled] = res.tokens[r][filled]
+                history[r].append(states[r].clone())
+        for r, row in enumerate(rows.tolist()):
+            ok = [s for s in history[r] if int(free_positions(model, s[None]).sum()) >= min_masked]
+            if ok:
+                out[row] = ok[int(torch.randint(len(ok), (1,), generator=g))]
+    return out
+
+
+def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=None) -> dict:
+    """Contexts and labels of shard ``k`` as a dict of tensors (for safetensors)."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
+    n = min(cfg.shard_size, cfg.contexts - k * cfg.shard_size)
+    n_dec = int(round(n * cfg.decode_frac))
+    clean = sample_clean(n, g)
+    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g)
+    if n_dec:
+        x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g), x])
+    res = exact_mi(model, x, allowed=allowed, delta=cfg.delta, batch_size=cfg.batch_size)
+    out = {
+        "tokens": x, "masked": res.masked.to(torch.uint8), "clean": clean,
+        "mi_directed": res.mi_directed.float(), "tv_influence": res.tv_influence.float(),
+        "entropy": res.entropy.float(), "passes": res.passes,
+        "source": (torch.arange(n) >= n_dec).long(),  # 0 = decoding state, 1 = random mask
+        "kl_consistency_mean": _pair_mean(res.kl_consistency, res.masked).float(),
+        "asymmetry_max": res.asymmetry.amax((1, 2)).float(),
+    }
+    if cfg.store_hidden:
+        with torch.no_grad():
+            out["hidden"] = model(x).hidden.float()
+    return out
+
+
+def _pair_mean(t: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    m = masked.sum(1).double()
+    return t.sum((1, 2)) / (m * (m - 1)).clamp_min(1)
+
+
+def shard_path(out: Path, k: int) -> Path:
+    return out / f"shard-{k:05d}.safetensors"
+
+
+def write_labels(model, sample_clean: Callable, cfg: LabelConfig, out: str | Path, spec: dict,
+                 rank: int = 0, world: int = 1, allowed=None, progress: bool = True) -> list[int]:
+    """Write this rank's unfinished shards to ``out``; returns the shard ids written now.
+
+    ``spec`` (model path, task, config) is saved as ``spec.json``; a rerun into the same
+    directory with a different spec is refused rather than mixing label sets.
+    """
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = {**spec, "label_config": asdict(cfg)}
+    spec_file = out / SPEC
+    if spec_file.is_file():
+        old = json.loads(spec_file.read_text())
+        if old != spec:
+            raise ValueError(f"{out} holds labels made with other arguments ({spec_file}); use a new --out")
+    elif rank == 0:
+        tmp = spec_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(spec, indent=2) + "\n")
+        tmp.replace(spec_file)
+    mine = [k for k in range(cfg.n_shards) if k % world == rank and not shard_path(out, k).is_file()]
+    done = []
+    for k in tqdm(mine, desc=f"label shards (rank {rank})", unit="shard", disable=not progress or rank != 0):
+        t0 = time.time()
+        tensors = make_shard(model, sample_clean, cfg, k, allowed)
+        meta = {"shard": str(k), "seconds": f"{time.time() - t0:.2f}"}
+        tmp = out / f".shard-{k:05d}.{os.getpid()}.tmp"
+        save_file({k2: v.contiguous() for k2, v in tensors.items()}, str(tmp), metadata=meta)
+        tmp.replace(shard_path(out, k))
+        done.append(k)
+    return done
+
+
+def write_manifest(out: str | Path, cfg: LabelConfig) -> dict:
+    """Summarise the finished shards in ``manifest.json`` (atomic); returns it."""
+    from safetensors import safe_open
+
+    out = Path(out)
+    shards, total, seconds, passes = [], 0, 0.0, 0
+    for k in range(cfg.n_shards):
+        p = shard_path(out, k)
+        if not p.is_file():
+            continue
+        with safe_open(str(p), "pt") as f:
+            n = f.get_slice("tokens").get_shape()[0]
+            seconds += float(f.metadata().get("seconds", 0))
+            passes += int(f.get_tensor("passes").sum())
+        shards.append({"file": p.name, "contexts": n})
+        total += n
+    manifest = {"shards": shards, "contexts": total, "complete": len(shards) == cfg.n_shards,
+                "shard_seconds": seconds, "model_passes": passes}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(out / MANIFEST)
+    return manifest
+
+
+def load_labels(path: str | Path) -> dict[str, torch.Tensor]:
+    """All finished shards of a label directory, concatenated along contexts."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    files = sorted(path.glob("shard-*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no label shards in {path}")
+    parts = [load_file(str(f)) for f in files]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def dist_env() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) when absent."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
