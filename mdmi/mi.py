@@ -16,7 +16,8 @@ context, never |M|^2.
 
 Truncation: probing only the most likely values holding >= 1 - delta of p_j's mass
 changes each I[j->i] by at most ``h(delta) + delta * log|V_i|`` nats (h the binary
-entropy; see :func:`truncation_bound`) and each D[j->i] by at most delta.
+entropy; see :func:`truncation_bound`) and each D[j->i] by at most delta. A position left
+with a single value is not probed at all (its I[j->.] is exactly 0 then).
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
                       for s in range(0, B, batch_size)])  # (B, L, V)
     p0 = base.exp()
     keep = probe_values(p0, masked, delta)  # (B, L, V)
+    # a position whose probed set is one value has I[j->.] = 0 exactly (the mixture is that
+    # one conditional): no pass needed. Its D[j->.] is set to 0, within 2*delta of the
+    # untruncated value for a self-consistent model.
+    keep = keep & (keep.sum(-1, keepdim=True) > 1)
     probes = keep.nonzero()  # (n, 3): context b, position j, value v
     w = p0[keep]
     w = w / (p0 * keep).sum(-1)[probes[:, 0], probes[:, 1]]  # renormalised over probed values
