@@ -77,7 +77,7 @@ def _parse_value(v: str):
         return v
 
 
-def _selector(args):
+def _selector(args, model=None):
     from .selectors import make_selector
 
     params = {}
@@ -86,6 +86,8 @@ def _selector(args):
             raise ValueError(f"--param must look like key=value, got {item!r}")
         k, v = item.split("=", 1)
         params[k.replace("-", "_")] = _parse_value(v)
+    if args.selector.endswith("_oracle"):
+        params["model"] = model
     return make_selector(args.selector, **params)
 
 
@@ -106,7 +108,7 @@ def cmd_solve(args):
 
     model = load(_default_model(args.model))
     p = sudoku.Puzzle("".join(map(str, sudoku.parse(args.puzzle))))
-    res = sudoku.evaluate(model, [p], _selector(args), temperature=args.temperature,
+    res = sudoku.evaluate(model, [p], _selector(args, model), temperature=args.temperature,
                           generator=torch.Generator().manual_seed(args.seed))
     out = res["outputs"][0]
     print(sudoku.pretty(out))
@@ -123,7 +125,7 @@ def cmd_eval_sudoku(args):
     puzzles = sudoku.read_puzzles(args.puzzles)
     if args.limit:
         puzzles = puzzles[: args.limit]
-    res = sudoku.evaluate(model, puzzles, _selector(args), batch_size=args.batch_size,
+    res = sudoku.evaluate(model, puzzles, _selector(args, model), batch_size=args.batch_size,
                           temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed),
                           progress=True)
     lo, hi = res["solve_rate_ci95"]
@@ -176,8 +178,88 @@ def cmd_label(args):
         dist.destroy_process_group()
 
 
+def cmd_train_hmm(args):
+    from dataclasses import asdict
+
+    import torch
+
+    from .tasks.hmm import HMM, HMMConfig
+    from .train import TrainConfig, train
+    from .transformer import MaskedTransformer, MDMConfig
+
+    hcfg = HMMConfig(**{f.name: getattr(args, "hmm_seed" if f.name == "seed" else f.name) for f in fields(HMMConfig)})
+    hmm = HMM(hcfg)
+    mcfg = _pick(args, MDMConfig, vocab_size=hcfg.n_symbols, seq_len=hcfg.length, grid=0)
+    tcfg = _pick(args, TrainConfig)
+    torch.manual_seed(tcfg.seed)
+    model = MaskedTransformer(mcfg)
+    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(sys.argv)}
+    train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra)
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- likelihood
+
+
+def read_sequences(path, model) -> "torch.Tensor":
+    """One sequence per line: a Sudoku grid (81 characters) for Sudoku models, else token
+    ids separated by spaces. Errors name the line."""
+    import torch
+
+    from .tasks import sudoku
+
+    task = getattr(model, "meta", {}).get("task")
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            if task == "sudoku":
+                grid = line.split()[-1]  # 'puzzle solution' lines: score the solution
+                if "0" in grid or "." in grid:
+                    raise ValueError("a grid to score must be complete (no blanks)")
+                rows.append(sudoku.encode(grid, model.mask_id))
+            else:
+                ids = [int(t) for t in line.replace(",", " ").split()]
+                bad = [t for t in ids if not 0 <= t < model.vocab_size or t == model.mask_id]
+                if bad:
+                    raise ValueError(f"unknown token ids {sorted(set(bad))[:5]} (vocab_size={model.vocab_size})")
+                rows.append(torch.tensor(ids))
+        except ValueError as e:
+            raise ValueError(f"{path}:{n}: {e}") from None
+    if not rows:
+        raise ValueError(f"{path}: no sequences found")
+    lengths = {len(r) for r in rows}
+    if len(lengths) > 1:
+        raise ValueError(f"{path}: sequences must share one length, got lengths {sorted(lengths)}")
+    return torch.stack(rows)
+
+
+def cmd_nll(args):
+    import torch
+    from tqdm import tqdm
+
+    from . import load
+    from .likelihood import nll
+
+    model = load(args.model)
+    x = read_sequences(args.input, model)
+    g = torch.Generator().manual_seed(args.seed)
+    rows = []
+    for s in tqdm(range(0, len(x), args.chunk), desc="nll", unit="chunk"):
+        r = nll(model, x[s: s + args.chunk], samples=args.samples, method=args.method, generator=g)
+        rows += list(zip(r.nll.tolist(), r.per_token.tolist(), r.stderr.tolist()))
+    print(f"{'seq':>5s} {'nll (nats)':>12s} {'nats/token':>11s} {'stderr':>8s}")
+    for i, (a, b, c) in enumerate(rows):
+        print(f"{i:5d} {a:12.3f} {b:11.4f} {c:8.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"nll": a, "nats_per_token": b, "stderr": c} for a, b, c in rows]) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .labels import LabelConfig
+    from .tasks.hmm import HMMConfig
     from .train import TrainConfig
     from .transformer import MDMConfig
 
@@ -193,6 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_args(ts, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
     _add_dataclass_args(ts, TrainConfig)
     ts.set_defaults(func=cmd_train_sudoku)
+
+    th = tsub.add_parser("hmm", help="train on samples of a fixed seeded HMM")
+    th.add_argument("--out", required=True, help="checkpoint directory")
+    th.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    for f in fields(HMMConfig):
+        name = "hmm-seed" if f.name == "seed" else f.name.replace("_", "-")
+        th.add_argument(f"--{name}", type=type(f.default), default=f.default, help=f"HMM {f.name}")
+    _add_dataclass_args(th, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
+    _add_dataclass_args(th, TrainConfig)
+    th.set_defaults(func=cmd_train_hmm)
+
+    nl = sub.add_parser("nll", help="estimate -log p(x) per sequence (I-MDCE time-free by default)")
+    nl.add_argument("--model", required=True)
+    nl.add_argument("--input", required=True, help="one sequence per line (token ids, or Sudoku grids)")
+    nl.add_argument("--samples", type=int, default=128, help="model passes per sequence")
+    nl.add_argument("--method", default="time_free", choices=["time_free", "time_integral"])
+    nl.add_argument("--seed", type=int, default=0)
+    nl.add_argument("--chunk", type=int, default=16, help="sequences per progress step")
+    nl.add_argument("--json", help="write the per-sequence figures here")
+    nl.set_defaults(func=cmd_nll)
 
     so = sub.add_parser("solve", help="solve one Sudoku puzzle and print the grid and NFE")
     so.add_argument("puzzle", help="81 characters, 1-9 givens, 0 or . blanks")

@@ -29,15 +29,17 @@ class HMMConfig:
     n_states: int = 8  # K: more states, longer-range structure
     n_symbols: int = 8  # V: vocabulary size of the observations
     length: int = 32  # L: sequence length
-    coupling: float = 0.8  # 0 = states i.i.d. (positions independent) .. 1 = sticky Markov chain
-    sharpness: float = 2.0  # scale of the random logits: larger = more peaked emissions/transitions
+    coupling: float = 0.95  # 0 = states i.i.d. (positions independent) .. 1 = sticky Markov chain
+    sharpness: float = 3.0  # scale of the random logits: larger = more peaked emissions/transitions
+    stay: float = 0.8  # weight of "stay in the same state" within the sticky chain: longer-range MI
     seed: int = 0  # seeds the parameters
 
     def __post_init__(self):
         if self.n_states < 1 or self.n_symbols < 2 or self.length < 1:
             raise ValueError(f"need n_states >= 1, n_symbols >= 2, length >= 1; got {self}")
-        if not 0 <= self.coupling <= 1:
-            raise ValueError(f"coupling must lie in [0, 1], got {self.coupling}")
+        for name in ("coupling", "stay"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
 
 
 class HMM:
@@ -53,7 +55,7 @@ class HMM:
             return torch.softmax(s * torch.randn(n, m, generator=g, dtype=torch.float64), -1)
 
         stationary = rows(1, K)  # with coupling 0 every state is drawn from this, independently
-        sticky = 0.5 * torch.eye(K, dtype=torch.float64) + 0.5 * rows(K, K)
+        sticky = cfg.stay * torch.eye(K, dtype=torch.float64) + (1 - cfg.stay) * rows(K, K)
         self.pi = stationary[0]
         self.A = (1 - cfg.coupling) * stationary.expand(K, K) + cfg.coupling * sticky
         self.E = rows(K, V)

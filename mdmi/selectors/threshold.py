@@ -1,0 +1,23 @@
+"""Confidence threshold (Fast-dLLM): the top-1 plus every position with max p >= tau."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import StepState
+
+
+class Threshold:
+    def __init__(self, tau: float = 0.9):
+        if not 0 < tau <= 1:
+            raise ValueError(f"tau must lie in (0, 1], got {tau}")
+        self.tau = float(tau)
+
+    def __call__(self, state: StepState) -> torch.Tensor:
+        conf = state.score("confidence")  # (B, L), -inf where not masked
+        sel = conf >= self.tau
+        sel[torch.arange(len(conf)), conf.argmax(-1)] = True  # top-1 always
+        return sel & state.masked
+
+    def __repr__(self):
+        return f"Threshold(tau={self.tau})"

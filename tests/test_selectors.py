@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+import mdmi
+from mdmi.mi import exact_mi
+from mdmi.selectors import SELECTORS, StepState, make_selector
+from mdmi.selectors.dependency_bound import DependencyBound
+from mdmi.selectors.mi_budget import MIBudget
+
+from test_mi import _contexts, _tiny_model
+
+
+def _state(probs, masked=None):
+    p = torch.as_tensor(probs, dtype=torch.float32)
+    if p.dim() == 2:
+        p = p[None]
+    masked = torch.ones(p.shape[:2], dtype=torch.bool) if masked is None else torch.as_tensor(masked)[None]
+    return StepState(x=torch.zeros(p.shape[:2], dtype=torch.long), log_probs=p.log(), masked=masked)
+
+
+PROBS = [[0.99, 0.01], [0.6, 0.4], [0.95, 0.05], [0.5, 0.5], [0.91, 0.09]]
+
+
+def _idx(sel):
+    return sel[0].nonzero().squeeze(1).tolist()
+
+
+def test_threshold_takes_what_it_should():
+    assert _idx(make_selector("threshold", tau=0.9)(_state(PROBS))) == [0, 2, 4]
+    assert _idx(make_selector("threshold", tau=0.999)(_state(PROBS))) == [0]  # top-1 always
+    assert _idx(make_selector("threshold", tau=0.9)(_state(PROBS, [False, True, True, True, True]))) == [2, 4]
+
+
+def test_topk_respects_k_and_mask():
+    assert _idx(make_selector("topk", k=2)(_state(PROBS))) == [0, 2]
+    assert _idx(make_selector("topk", k=9)(_state(PROBS, [True, False, True, False, False]))) == [0, 2]
+
+
+def test_factor_rule():
+    # sorted confidences .99 .95 .91 .6 .5: (n+1)(1-c_n) = .02 .15 .36 2.0 3.0
+    assert _idx(make_selector("factor", f=0.4)(_state(PROBS))) == [0, 2, 4]
+    assert _idx(make_selector("factor", f=0.2)(_state(PROBS))) == [0, 2]
+    assert _idx(make_selector("factor", f=0.001)(_state(PROBS))) == [0]
+
+
+def test_entropy_bound_prefix():
+    s = _state(PROBS)
+    h = s.entropy[0]
+    order = h.argsort()
+    gamma = float(h[order[1]] + h[order[2]]) + 1e-6  # first three: sum - max = the two smallest
+    assert sorted(_idx(make_selector("entropy_bound", gamma=gamma)(s))) == sorted(order[:3].tolist())
+
+
+def _random_states(n=20, B=4, L=12, V=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n):
+        logits = 3 * torch.randn(B, L, V, generator=g)
+        masked = torch.rand(B, L, generator=g) < 0.7
+        masked[:, 0] = True
+        st = StepState(x=torch.zeros(B, L, dtype=torch.long), log_probs=torch.log_softmax(logits, -1), masked=masked)
+        I = torch.rand(B, L, L, generator=g, dtype=torch.float64) * 0.3
+        yield st, (I + I.transpose(1, 2)) * (1 - torch.eye(L, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("make, knob, values", [
+    (lambda v, I: make_selector("threshold", tau=v), "tau", [0.99, 0.9, 0.7, 0.5, 0.2]),
+    (lambda v, I: make_selector("topk", k=v), "k", [1, 2, 3, 5, 12]),
+    (lambda v, I: make_selector("factor", f=v), "f", [0.01, 0.1, 0.5, 1.0, 3.0]),
+    (lambda v, I: make_selector("entropy_bound", gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
+    (lambda v, I: MIBudget(lambda s: I, gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
+    (lambda v, I: DependencyBound(lambda s: I, tau=v), "tau", [0.0, 0.1, 0.5, 1.0, 5.0]),
+])
+def test_looser_knob_never_takes_fewer_and_always_one(make, knob, values):
+    for st, I in _random_states():
+        counts = []
+        for v in values:
+            sel = make(v, I)(st)
+            assert not (sel & ~st.masked).any()
+            assert (sel.sum(1) >= 1).all()
+            counts.append(sel.sum(1))
+        for a, b in zip(counts, counts[1:]):
+            assert (b >= a).all(), (knob, values)
+
+
+def test_mi_budget_charges_mutual_information():
+    st = _state([[0.9, 0.1]] * 3)  # equal entropies h
+    h = float(st.entropy[0, 0])
+    I = torch.zeros(1, 3, 3, dtype=torch.float64)
+    I[0, 0, 1] = I[0, 1, 0] = 10.0  # positions 0 and 1 strongly dependent
+    sel = MIBudget(lambda s: I, gamma=2 * h + 1e-9, lam=1.0)(st)
+    assert int(sel.sum()) == 2 and not (sel[0, 0] and sel[0, 1])
+    free = MIBudget(lambda s: torch.zeros_like(I), gamma=3 * h + 1e-9)(st)
+    assert int(free.sum()) == 3
+
+
+def test_oracle_selectors_decode_and_count_extra_passes():
+    m = _tiny_model(V=3, L=6, scale=3.0)
+    x = _contexts(m, 6, B=2)
+    for name, knob in [("mi_budget_oracle", {"gamma": 0.5}), ("dependency_bound_oracle", {"tau": 0.3})]:
+        sel = make_selector(name, model=m, **knob)
+        res = mdmi.decode(m, x, sel)
+        assert not (res.tokens == m.mask_id).any()
+        assert sel.pairwise.extra_passes > 0
+        keep = x != m.mask_id
+        assert res.tokens[keep].equal(x[keep])
+
+
+def test_registry_complete():
+    assert {"sequential", "topk", "threshold", "factor", "entropy_bound", "mi_budget", "mi_budget_oracle",
+            "dependency_bound", "dependency_bound_oracle"} <= set(SELECTORS)
+    for bad in [dict(name="threshold", tau=0), dict(name="topk", k=0), dict(name="factor", f=-1),
+                dict(name="entropy_bound", gamma=-1)]:
+        with pytest.raises(ValueError):
+            make_selector(**bad)
