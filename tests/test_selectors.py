@@ -86,9 +86,9 @@ def test_mi_budget_charges_mutual_information():
     st = _state([[0.9, 0.1]] * 3)  # equal entropies h
     h = float(st.entropy[0, 0])
     I = torch.zeros(1, 3, 3, dtype=torch.float64)
-    I[0, 0, 1] = I[0, 1, 0] = 10.0  # positions 0 and 1 strongly dependent
-    sel = MIBudget(lambda s: I, gamma=2 * h + 1e-9, lam=1.0)(st)
-    assert int(sel.sum()) == 2 and not (sel[0, 0] and sel[0, 1])
+    I[0, 0, 2] = I[0, 2, 0] = 10.0  # positions 0 and 2 strongly dependent
+    sel = MIBudget(lambda s: I, gamma=3 * h + 1e-9, lam=1.0)(st)
+    assert _idx(sel) == [0, 1]  # 2 would cost h + 10: over budget, the scan stops
     free = MIBudget(lambda s: torch.zeros_like(I), gamma=3 * h + 1e-9)(st)
     assert int(free.sum()) == 3
 
