@@ -14,3 +14,51 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     mid = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
     return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def average_ranks(x):
+    """Ranks 1..n of a 1-d tensor, ties sharing their average rank (float64)."""
+    import torch
+
+    x = x.double()
+    order = x.argsort()
+    xs = x[order]
+    _, inverse, counts = torch.unique_consecutive(xs, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    avg = ends - (counts.double() - 1) / 2  # average of the 1-based ranks in each tie group
+    ranks = torch.empty_like(x)
+    ranks[order] = avg[inverse]
+    return ranks
+
+
+def pearson(a, b) -> float:
+    import torch
+
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    den = (a.norm() * b.norm()).item()
+    return float((a * b).sum().item() / den) if den > 0 else float("nan")
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation with average ranks for ties."""
+    return pearson(average_ranks(a), average_ranks(b))
+
+
+def auc(scores, positive) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties count half): P(score+ > score-)."""
+    r = average_ranks(scores)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((r[positive.bool()].sum().item() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def precision_recall_f1(pred, true) -> dict:
+    tp = int((pred & true).sum())
+    fp = int((pred & ~true).sum())
+    fn = int((~pred & true).sum())
+    p = tp / (tp + fp) if tp + fp else float("nan")
+    r = tp / (tp + fn) if tp + fn else float("nan")
+    f1 = 2 * p * r / (p + r) if tp else 0.0
+    return {"precision": p, "recall": r, "f1": f1, "positives": tp + fn}

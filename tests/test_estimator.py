@@ -1,0 +1,88 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mdmi.cli import main
+from mdmi.estimator import Estimator, EstimatorConfig
+from mdmi.labels import LabelConfig, load_labels, write_labels
+from mdmi.tasks import clean_sampler
+from mdmi.train_estimator import EstimatorTrainConfig, evaluate_estimator, split_contexts, train_estimator
+from mdmi.transformer import MaskedTransformer, MDMConfig
+
+
+def test_outputs_shape_symmetry_sign_zeros():
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, heads=2, rank=4, mlp=4))
+    h = torch.randn(3, 7, 16)
+    masked = torch.rand(3, 7) < 0.6
+    masked[:, :2] = True
+    out = est(h, masked)
+    mi, tv = out["mi"], out["tv"]
+    assert mi.shape == tv.shape == (3, 7, 7)
+    assert torch.allclose(mi, mi.transpose(1, 2)) and (mi >= 0).all() and ((tv >= 0) & (tv <= 1)).all()
+    assert (mi.diagonal(dim1=1, dim2=2) == 0).all()
+    obs = ~masked
+    assert (mi[obs[:, :, None].expand_as(mi)] == 0).all() and (mi[obs[:, None, :].expand_as(mi)] == 0).all()
+    assert (mi[:, 0, 1] > 0).all()
+
+
+def test_save_load_round_trip(tmp_path):
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, heads=2, rank=4, mlp=4))
+    est.save(tmp_path / "e")
+    back = Estimator.load(tmp_path / "e")
+    h, m = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    assert torch.equal(est(h, m)["mi"], back(h, m)["mi"])
+    cfg = json.loads((tmp_path / "e" / "config.json").read_text())
+    cfg["config"]["heads"] = 3
+    (tmp_path / "e" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="does not match"):
+        Estimator.load(tmp_path / "e")
+
+
+@pytest.fixture(scope="module")
+def tiny_labels(tmp_path_factory):
+    root = tmp_path_factory.mktemp("est")
+    torch.manual_seed(0)
+    model = MaskedTransformer(MDMConfig(d_model=32, n_layers=2, n_heads=2, grid=9)).eval()
+    with torch.no_grad():  # a less uniform random model, so the labels vary
+        model.head.weight.mul_(40)
+    model.save(root / "model")
+    cfg = LabelConfig(contexts=48, shard_size=16, batch_size=256, seed=1, delta=1e-3)
+    write_labels(model, clean_sampler("sudoku", 1), cfg, root / "labels", {"m": "tiny"}, progress=False)
+    return root, model
+
+
+def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
+    root, model = tiny_labels
+    labels = load_labels(root / "labels")
+    ecfg = EstimatorConfig(d_hidden=32, width=16, heads=4, rank=8, mlp=8)
+    s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
+                                                                  patience=15), tmp_path / "e", progress=False)
+    h = [r["heldout_loss"] for r in s["history"]]
+    assert min(h) < 0.7 * h[0]
+    est = Estimator.load(tmp_path / "e")
+    _, ho = split_contexts(48, 0.25, 0)
+    res = evaluate_estimator(est, model, labels, ho)
+    assert res["overall"]["pairs"] > 0 and -1 <= res["overall"]["spearman"] <= 1
+    assert "eps=0.01" in res["overall"]
+
+
+def test_ddp_two_ranks(tiny_labels, tmp_path):
+    root, _ = tiny_labels
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29541", "-m", "mdmi.cli", "train-estimator",
+           "--model", str(root / "model"), "--labels", str(root / "labels"), "--out", str(tmp_path / "e"),
+           "--epochs", "3", "--batch-size", "8", "--width", "16", "--heads", "2", "--rank", "4", "--mlp", "4"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "best held-out loss" in r.stdout
+    est = Estimator.load(tmp_path / "e")
+    assert len(est.meta["history"]) >= 1
+    main(["eval-estimator", "--model", str(root / "model"), "--estimator", str(tmp_path / "e"),
+          "--labels", str(root / "labels"), "--json", str(tmp_path / "r.json")])
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["contexts"] == 5 and "structure_auc_predicted" in r  # the held-out split (10% of 48)
