@@ -320,6 +320,73 @@ def cmd_eval_estimator(args):
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
 
 
+def _default_estimator(path, model_dir):
+    """--estimator, else ``<model>/estimator`` when it exists, else None."""
+    if path:
+        return path
+    cand = Path(model_dir) / "estimator"
+    return str(cand) if (cand / "config.json").is_file() else None
+
+
+def cmd_mi(args):
+    import torch
+
+    from . import load
+    from .estimator import Estimator
+    from .mi import exact_mi
+    from .tasks import sudoku
+
+    model_dir = _default_model(args.model)
+    model = load(model_dir)
+    x = sudoku.encode(args.puzzle, model.mask_id)[None]
+    res = exact_mi(model, x, progress=True)
+    est_dir = _default_estimator(args.estimator, model_dir)
+    pred = None
+    if est_dir:
+        with torch.no_grad():
+            pred = Estimator.load(est_dir)(model(x).hidden, res.masked)["mi"][0].double()
+    masked = res.masked[0].nonzero().squeeze(1)
+    if len(masked) < 2:
+        raise ValueError("the puzzle needs at least two blanks for pairwise MI")
+    cell = args.cell if args.cell is not None else int(masked[0])
+    m = res.mi[0]
+    same = sudoku.same_unit()
+    pair = res.masked[0][:, None] & res.masked[0][None, :] & ~torch.eye(81, dtype=torch.bool)
+    print(f"blanks {len(masked)}; exact MI cost {int(res.passes[0])} model passes")
+    print(f"mean exact MI: same row/col/box {m[pair & same].mean():.4f} nats, other pairs {m[pair & ~same].mean():.4f}")
+    if pred is not None:
+        from .stats import spearman
+
+        print(f"estimator ({est_dir}): Spearman vs exact over masked pairs {spearman(pred[pair], m[pair]):.3f}")
+    if args.plot:
+        from .plots import mi_maps
+
+        mi_maps(m.float(), None if pred is None else pred.float(), args.plot, cell=cell, grid=9,
+                title=f"{args.puzzle[:27]}...")
+        print(f"wrote {args.plot}")
+
+
+def cmd_bench_sudoku(args):
+    from . import bench, load
+    from .estimator import Estimator
+    from .tasks import sudoku
+
+    model_dir = _default_model(args.model)
+    model = load(model_dir)
+    puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
+    est_dir = _default_estimator(args.estimator, model_dir)
+    estimator = Estimator.load(est_dir) if est_dir else None
+    names = args.selectors.split(",") if args.selectors else [
+        n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
+    if not args.sweep:
+        bench.SWEEPS = {n: v[:1] for n, v in bench.SWEEPS.items()}
+    rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size)
+    bench.print_table(rows)
+    if args.json:
+        bench.write(rows, args.json, args.plot)
+        print(f"wrote {args.json} (+ .csv){' and ' + args.plot if args.plot else ''}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .estimator import EstimatorConfig
     from .labels import LabelConfig
@@ -377,6 +444,28 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--all", action="store_true", help="score every context, not only the held-out split")
     ee.add_argument("--json")
     ee.set_defaults(func=cmd_eval_estimator)
+
+    mi = sub.add_parser("mi", help="exact (and predicted) MI of a Sudoku puzzle, with a picture")
+    mi.add_argument("puzzle")
+    mi.add_argument("--model")
+    mi.add_argument("--estimator", help="default: <model>/estimator when present")
+    mi.add_argument("--cell", type=int, help="cell (0..80) for the board heat map; default: first blank")
+    mi.add_argument("--plot", help="write the picture here (PNG)")
+    mi.set_defaults(func=cmd_mi)
+
+    be = sub.add_parser("bench", help="decoding benchmark: every selector over its knob")
+    bsub = be.add_subparsers(dest="task", required=True)
+    bs = bsub.add_parser("sudoku")
+    bs.add_argument("--puzzles", required=True)
+    bs.add_argument("--model")
+    bs.add_argument("--estimator", help="default: <model>/estimator when present")
+    bs.add_argument("--selectors", help="comma-separated subset (default: all that can run)")
+    bs.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
+    bs.add_argument("--limit", type=int, default=0)
+    bs.add_argument("--batch-size", type=int, default=256)
+    bs.add_argument("--json")
+    bs.add_argument("--plot", help="Pareto plot path (PNG), written with --json")
+    bs.set_defaults(func=cmd_bench_sudoku)
 
     so = sub.add_parser("solve", help="solve one Sudoku puzzle and print the grid and NFE")
     so.add_argument("puzzle", help="81 characters, 1-9 givens, 0 or . blanks")

@@ -1,0 +1,106 @@
+"""The Sudoku decoding benchmark: every selector over a sweep of its knob, one loop, one
+NFE count (DESIGN.md section 4). Rows: selector, params, solve rate (95% CI), mean NFE,
+NFE reduction vs sequential, wall time, puzzles/s; written as JSON and CSV, with a Pareto
+plot (solve rate vs mean NFE, one line per selector)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .selectors import make_selector
+
+# knob sweeps, from cautious (close to sequential) to aggressive (few passes)
+SWEEPS = {
+    "sequential": [{}],
+    "topk": [{"k": k} for k in (2, 3, 4, 6, 8)],
+    "threshold": [{"tau": t} for t in (0.99, 0.95, 0.9, 0.8, 0.7, 0.5)],
+    "factor": [{"f": f} for f in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)],
+    "entropy_bound": [{"gamma": g} for g in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget": [{"gamma": g} for g in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
+    "dependency_bound": [{"tau": t} for t in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget_oracle": [{"gamma": g} for g in (0.1, 1.0)],
+    "dependency_bound_oracle": [{"tau": t} for t in (0.1, 1.0)],
+}
+NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound")
+
+
+def build(name: str, params: dict, model, estimator):
+    if name in NEEDS_ESTIMATOR:
+        if estimator is None:
+            raise ValueError(f"selector {name!r} needs an estimator (--estimator DIR)")
+        return make_selector(name, estimator=estimator, **params)
+    if name.endswith("_oracle"):
+        return make_selector(name, model=model, **params)
+    return make_selector(name, **params)
+
+
+def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256, progress: bool = True) -> list[dict]:
+    """One row per (selector, params) of ``SWEEPS`` restricted to ``selectors``."""
+    from tqdm import tqdm
+
+    from .tasks import sudoku
+
+    unknown = [s for s in selectors if s not in SWEEPS]
+    if unknown:
+        raise ValueError(f"no sweep for selectors {unknown}; known: {sorted(SWEEPS)}")
+    jobs = [(name, p) for name in selectors for p in SWEEPS[name]]
+    rows = []
+    for name, params in tqdm(jobs, desc="bench", unit="setting", disable=not progress):
+        sel = build(name, params, model, estimator)
+        r = sudoku.evaluate(model, puzzles, sel, batch_size=batch_size)
+        row = {"selector": name, "params": params, **{k: v for k, v in r.items() if k not in ("outputs", "solved")}}
+        if hasattr(getattr(sel, "pairwise", None), "extra_passes"):
+            row["oracle_extra_passes_per_puzzle"] = sel.pairwise.extra_passes / len(puzzles)
+        rows.append(row)
+    seq = [r for r in rows if r["selector"] == "sequential"]
+    for r in rows:
+        r["nfe_reduction_vs_sequential"] = seq[0]["mean_nfe"] / r["mean_nfe"] if seq else None
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'selector':24s} {'params':18s} {'solve %':>8s} {'95% CI':>13s} {'NFE':>7s} {'xfewer':>7s} "
+          f"{'sec':>7s} {'puz/s':>7s}")
+    for r in rows:
+        lo, hi = r["solve_rate_ci95"]
+        red = r.get("nfe_reduction_vs_sequential")
+        p = ",".join(f"{k}={v}" for k, v in r["params"].items())
+        print(f"{r['selector']:24s} {p:18s} {100 * r['solve_rate']:8.1f} {100 * lo:6.1f}-{100 * hi:5.1f} "
+              f"{r['mean_nfe']:7.2f} {red if red is None else round(red, 2):>7} {r['seconds']:7.1f} "
+              f"{r['puzzles_per_s']:7.1f}")
+
+
+def write(rows: list[dict], json_path: str | Path, plot_path: str | Path | None = None) -> None:
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(rows, indent=2) + "\n")
+    with json_path.with_suffix(".csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["selector", "params", "solve_rate", "ci_low", "ci_high", "mean_nfe", "nfe_reduction",
+                    "cell_accuracy", "n", "seconds", "puzzles_per_s"])
+        for r in rows:
+            w.writerow([r["selector"], json.dumps(r["params"]), r["solve_rate"], *r["solve_rate_ci95"], r["mean_nfe"],
+                        r.get("nfe_reduction_vs_sequential"), r["cell_accuracy"], r["n"], r["seconds"],
+                        r["puzzles_per_s"]])
+    if plot_path:
+        pareto_plot(rows, plot_path)
+
+
+def pareto_plot(rows: list[dict], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name in dict.fromkeys(r["selector"] for r in rows):
+        pts = sorted((r["mean_nfe"], 100 * r["solve_rate"]) for r in rows if r["selector"] == name)
+        ax.plot(*zip(*pts), "o-" if len(pts) > 1 else "k*", label=name, ms=4 if len(pts) > 1 else 10)
+    ax.set_xlabel("mean NFE (model passes per puzzle)")
+    ax.set_ylabel("solve rate (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
