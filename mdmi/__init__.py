@@ -19,17 +19,29 @@ from .selectors import SELECTORS, make_selector
 __version__ = "0.1.0"
 
 
-def load(path: str | Path):
+def load(path: str | Path, **hf_kwargs):
     """Load a model directory (``model.safetensors`` + ``config.json``).
 
-    The ``kind`` recorded in config.json picks the class; raises FileNotFoundError or
-    ValueError with the reason when the directory is not a usable checkpoint.
+    The ``kind`` recorded in config.json picks the class; ``"hf:<hub id or directory>"``
+    (or a directory holding a Hugging Face config) loads a masked LM through
+    :class:`mdmi.models.hf.HFMaskedLM` (``hf_kwargs``: allowed, device, dtype,
+    trust_remote_code). Raises FileNotFoundError or ValueError with the reason when the
+    directory is not a usable checkpoint.
     """
+    if str(path).startswith("hf:"):
+        from .models.hf import HFMaskedLM
+
+        return HFMaskedLM.from_pretrained(str(path)[3:], **hf_kwargs)
     path = Path(path)
     cfg = path / "config.json"
     if not cfg.is_file():
         raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
-    kind = json.loads(cfg.read_text()).get("kind")
+    meta = json.loads(cfg.read_text())
+    kind = meta.get("kind")
+    if kind is None and "model_type" in meta:
+        from .models.hf import HFMaskedLM
+
+        return HFMaskedLM.from_pretrained(str(path), **hf_kwargs)
     if kind == "mdmi.MaskedTransformer":
         from .transformer import MaskedTransformer
 

@@ -27,6 +27,12 @@ NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound")
 
 
 def build(name: str, params: dict, model, estimator):
+    """A selector from its registry name and knobs; MI-guided ones get the estimator (or,
+    for oracles, the model)."""
+    from .selectors import SELECTORS
+
+    if name not in SELECTORS:
+        raise ValueError(f"unknown selector {name!r}; choose from {sorted(SELECTORS)}")
     if name in NEEDS_ESTIMATOR:
         if estimator is None:
             raise ValueError(f"selector {name!r} needs an estimator (--estimator DIR)")

@@ -10,6 +10,14 @@ from dataclasses import fields
 from pathlib import Path
 
 DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent / "checkpoints" / "sudoku"
+HF_OPTIONS: dict = {}  # --device / --dtype / --trust-remote-code, for hf: models
+
+
+def load(path):
+    """mdmi.load, passing the Hugging Face options to hf: models."""
+    from . import load as _load
+
+    return _load(path, **HF_OPTIONS) if str(path).startswith("hf:") else _load(path)
 
 
 def _add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()):
@@ -30,6 +38,11 @@ def _pick(args, cls, **override):
     vals = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
     vals.update(override)
     return cls(**vals)
+
+
+def _model_ref(path) -> str:
+    """How a model is recorded in specs: hub ids as given, directories resolved."""
+    return path if str(path).startswith("hf:") else str(Path(path).resolve())
 
 
 def _default_model(path):
@@ -78,7 +91,7 @@ def _parse_value(v: str):
 
 
 def _selector(args, model=None):
-    from .selectors import make_selector
+    from .bench import NEEDS_ESTIMATOR, build
 
     params = {}
     for item in args.param or []:
@@ -86,14 +99,19 @@ def _selector(args, model=None):
             raise ValueError(f"--param must look like key=value, got {item!r}")
         k, v = item.split("=", 1)
         params[k.replace("-", "_")] = _parse_value(v)
-    if args.selector.endswith("_oracle"):
-        params["model"] = model
-    return make_selector(args.selector, **params)
+    estimator = None
+    if args.selector in NEEDS_ESTIMATOR:
+        from .estimator import Estimator
+
+        est_dir = _default_estimator(getattr(args, "estimator", None), _default_model(args.model))
+        estimator = Estimator.load(est_dir) if est_dir else None
+    return build(args.selector, params, model, estimator)
 
 
 def _add_decode_args(p):
     p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
     p.add_argument("--selector", default="sequential", help="selector name (see mdmi.SELECTORS)")
+    p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: <model>/estimator)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="selector parameter, repeatable (e.g. --param order=entropy)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -103,7 +121,6 @@ def _add_decode_args(p):
 def cmd_solve(args):
     import torch
 
-    from . import load
     from .tasks import sudoku
 
     model = load(_default_model(args.model))
@@ -118,7 +135,6 @@ def cmd_solve(args):
 def cmd_eval_sudoku(args):
     import torch
 
-    from . import load
     from .tasks import sudoku
 
     model = load(_default_model(args.model))
@@ -153,7 +169,6 @@ def cmd_generate_puzzles(args):
 
 
 def cmd_label(args):
-    from . import load
     from .labels import LabelConfig, dist_env, write_labels, write_manifest
     from .tasks import clean_sampler
 
@@ -164,9 +179,11 @@ def cmd_label(args):
         dist.init_process_group("gloo")
     model = load(_default_model(args.model))
     cfg = _pick(args, LabelConfig)
-    spec = {"model": str(Path(_default_model(args.model)).resolve()), "task": args.task}
+    spec = {"model": _model_ref(_default_model(args.model)), "task": args.task,
+            "fasta": str(Path(args.fasta).resolve()) if args.fasta else None}
     t0 = time.time()
-    done = write_labels(model, clean_sampler(args.task, cfg.seed), cfg, args.out, spec, rank=rank, world=world)
+    sampler = clean_sampler(args.task, cfg.seed, model=model, fasta=args.fasta)
+    done = write_labels(model, sampler, cfg, args.out, spec, rank=rank, world=world)
     if world > 1:
         dist.barrier()
     if rank == 0:
@@ -209,8 +226,16 @@ def read_sequences(path, model) -> "torch.Tensor":
     from .tasks import sudoku
 
     task = getattr(model, "meta", {}).get("task")
+    text = Path(path).read_text()
+    if text.lstrip().startswith(">"):
+        if not hasattr(model, "encode"):
+            raise ValueError(f"{path} is FASTA, but this model has no tokenizer (use a Hugging Face model)")
+        from .tasks.protein import read_fasta
+
+        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
+        return model.encode([s for _, s in read_fasta(path, max_length=limit)])
     rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -240,7 +265,6 @@ def cmd_nll(args):
     import torch
     from tqdm import tqdm
 
-    from . import load
     from .likelihood import nll
 
     model = load(args.model)
@@ -261,7 +285,6 @@ def cmd_nll(args):
 
 
 def cmd_train_estimator(args):
-    from . import load
     from .estimator import EstimatorConfig
     from .labels import dist_env, load_labels
     from .train_estimator import EstimatorTrainConfig, train_estimator
@@ -276,7 +299,7 @@ def cmd_train_estimator(args):
     labels = load_labels(args.labels)
     ecfg = _pick(args, EstimatorConfig, d_hidden=int(model(labels["tokens"][:1]).hidden.shape[-1]))
     tcfg = _pick(args, EstimatorTrainConfig)
-    extra = {"model": str(Path(model_dir).resolve()), "labels": str(Path(args.labels).resolve()),
+    extra = {"model": _model_ref(model_dir), "labels": str(Path(args.labels).resolve()),
              "command": " ".join(sys.argv)}
     summary = train_estimator(model, labels, ecfg, tcfg, args.out, rank=rank, world=world, extra=extra)
     if rank == 0:
@@ -290,7 +313,6 @@ def cmd_train_estimator(args):
 def cmd_eval_estimator(args):
     import torch
 
-    from . import load
     from .estimator import Estimator
     from .labels import load_labels
     from .tasks import sudoku
@@ -331,14 +353,19 @@ def _default_estimator(path, model_dir):
 def cmd_mi(args):
     import torch
 
-    from . import load
     from .estimator import Estimator
     from .mi import exact_mi
     from .tasks import sudoku
 
     model_dir = _default_model(args.model)
     model = load(model_dir)
-    x = sudoku.encode(args.puzzle, model.mask_id)[None]
+    grid = 0
+    if args.fasta:
+        x = _masked_protein(model, args.fasta, args.mask_frac, args.seed)
+    elif args.puzzle:
+        x, grid = sudoku.encode(args.puzzle, model.mask_id)[None], 9
+    else:
+        raise ValueError("give a Sudoku puzzle or --fasta FILE")
     res = exact_mi(model, x, progress=True)
     est_dir = _default_estimator(args.estimator, model_dir)
     pred = None
@@ -350,10 +377,15 @@ def cmd_mi(args):
         raise ValueError("the puzzle needs at least two blanks for pairwise MI")
     cell = args.cell if args.cell is not None else int(masked[0])
     m = res.mi[0]
-    same = sudoku.same_unit()
-    pair = res.masked[0][:, None] & res.masked[0][None, :] & ~torch.eye(81, dtype=torch.bool)
-    print(f"blanks {len(masked)}; exact MI cost {int(res.passes[0])} model passes")
-    print(f"mean exact MI: same row/col/box {m[pair & same].mean():.4f} nats, other pairs {m[pair & ~same].mean():.4f}")
+    L = m.shape[0]
+    pair = res.masked[0][:, None] & res.masked[0][None, :] & ~torch.eye(L, dtype=torch.bool)
+    print(f"masked positions {len(masked)}; exact MI cost {int(res.passes[0])} model passes")
+    if grid:
+        same = sudoku.same_unit()
+        print(f"mean exact MI: same row/col/box {m[pair & same].mean():.4f} nats, other pairs {m[pair & ~same].mean():.4f}")
+    else:
+        top = (m * pair).flatten().topk(min(5, int(pair.sum()))).indices
+        print("strongest pairs: " + ", ".join(f"({int(t) // L},{int(t) % L}) {m.flatten()[t]:.3f}" for t in top))
     if pred is not None:
         from .stats import spearman
 
@@ -361,13 +393,45 @@ def cmd_mi(args):
     if args.plot:
         from .plots import mi_maps
 
-        mi_maps(m.float(), None if pred is None else pred.float(), args.plot, cell=cell, grid=9,
-                title=f"{args.puzzle[:27]}...")
+        mi_maps(m.float(), None if pred is None else pred.float(), args.plot, cell=cell, grid=grid,
+                title=(args.puzzle or args.fasta)[:40])
         print(f"wrote {args.plot}")
 
 
+def _masked_protein(model, fasta, frac, seed):
+    """The first FASTA record, encoded, with a seeded random ``frac`` of residues masked."""
+    import torch
+
+    from .interface import scorable
+    from .tasks.protein import read_fasta
+
+    limit = model.max_length - 2 if getattr(model, "max_length", None) else None
+    x = model.encode([read_fasta(fasta, max_length=limit)[0][1]])
+    g = torch.Generator().manual_seed(seed)
+    hide = (torch.rand(x.shape, generator=g) < frac) & scorable(model, x)
+    return torch.where(hide, torch.full_like(x, model.mask_id), x)
+
+
+def cmd_generate_protein(args):
+    import torch
+
+    from .decode import decode
+    from .tasks.protein import write_fasta
+
+    model = load(args.model)
+    if not hasattr(model, "encode"):
+        raise ValueError("generate protein needs a Hugging Face masked LM (--model hf:<id or dir>)")
+    x = model.encode(["A" * args.length] * args.n)
+    x = torch.where(model.fixed(x), x, torch.full_like(x, model.mask_id))
+    g = torch.Generator().manual_seed(args.seed)
+    res = decode(model, x, _selector(args, model), generator=g, temperature=args.temperature)
+    seqs = model.decode_tokens(res.tokens)
+    write_fasta(args.out, [(f"sample{i} nfe={int(n)}", s) for i, (s, n) in enumerate(zip(seqs, res.nfe))])
+    print(f"wrote {len(seqs)} sequences of length {args.length} to {args.out}; mean NFE {res.nfe.double().mean():.1f}")
+
+
 def cmd_bench_sudoku(args):
-    from . import bench, load
+    from . import bench
     from .estimator import Estimator
     from .tasks import sudoku
 
@@ -396,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .transformer import MDMConfig
 
     p = argparse.ArgumentParser(prog="mdmi", description=__doc__)
+    p.add_argument("--device", default="cpu", help="hf: models only: where the model runs (cpu, cuda)")
+    p.add_argument("--dtype", help="hf: models only: e.g. bfloat16")
+    p.add_argument("--trust-remote-code", action="store_true", help="hf: models only; off unless given")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     tr = sub.add_parser("train", help="train our transformer MDM on a task")
@@ -445,8 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--json")
     ee.set_defaults(func=cmd_eval_estimator)
 
-    mi = sub.add_parser("mi", help="exact (and predicted) MI of a Sudoku puzzle, with a picture")
-    mi.add_argument("puzzle")
+    mi = sub.add_parser("mi", help="exact (and predicted) MI of a Sudoku puzzle or a protein, with a picture")
+    mi.add_argument("puzzle", nargs="?", help="a Sudoku puzzle (or use --fasta)")
+    mi.add_argument("--fasta", help="protein: the first record, with --mask-frac of residues masked")
+    mi.add_argument("--mask-frac", type=float, default=0.3)
+    mi.add_argument("--seed", type=int, default=0)
     mi.add_argument("--model")
     mi.add_argument("--estimator", help="default: <model>/estimator when present")
     mi.add_argument("--cell", type=int, help="cell (0..80) for the board heat map; default: first blank")
@@ -466,6 +536,15 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--json")
     bs.add_argument("--plot", help="Pareto plot path (PNG), written with --json")
     bs.set_defaults(func=cmd_bench_sudoku)
+
+    gn = sub.add_parser("generate", help="sample sequences with any selector")
+    gsub = gn.add_subparsers(dest="task", required=True)
+    gpr = gsub.add_parser("protein", help="protein sequences from a Hugging Face masked LM, written as FASTA")
+    gpr.add_argument("--length", type=int, required=True)
+    gpr.add_argument("--n", type=int, default=4)
+    gpr.add_argument("--out", required=True)
+    _add_decode_args(gpr)
+    gpr.set_defaults(func=cmd_generate_protein, temperature=1.0)
 
     so = sub.add_parser("solve", help="solve one Sudoku puzzle and print the grid and NFE")
     so.add_argument("puzzle", help="81 characters, 1-9 givens, 0 or . blanks")
@@ -492,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("label", help="contexts + exact MI labels, in shards (torchrun-aware)")
     lb.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    lb.add_argument("--task", default="sudoku", help="where clean data comes from")
+    lb.add_argument("--task", default="sudoku", choices=["sudoku", "protein"], help="where clean data comes from")
+    lb.add_argument("--fasta", help="sequences for --task protein")
     lb.add_argument("--out", required=True, help="label directory (a rerun resumes it)")
     _add_dataclass_args(lb, LabelConfig)
     lb.set_defaults(func=cmd_label)
@@ -501,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    HF_OPTIONS.clear()
+    HF_OPTIONS.update(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as e:

@@ -70,14 +70,17 @@ def masked_log_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tenso
     return torch.log_softmax(logits, dim=-1)
 
 
+def scorable(model, x: torch.Tensor) -> torch.Tensor:
+    """Bool (B, L): positions that carry content (not the model's ``fixed`` special or
+    padding tokens). Likelihoods score these; contexts mask only these."""
+    fixed = getattr(model, "fixed", None)
+    return torch.ones_like(x, dtype=torch.bool) if fixed is None else ~fixed(x)
+
+
 def free_positions(model, x: torch.Tensor) -> torch.Tensor:
     """Bool (B, L): positions that are masked and may be filled.
 
     A model can keep some masked-looking positions out of play (padding, special tokens)
     by defining ``fixed(x) -> BoolTensor (B, L)``; those are never counted as masked.
     """
-    masked = x == model.mask_id
-    fixed = getattr(model, "fixed", None)
-    if fixed is not None:
-        masked = masked & ~fixed(x)
-    return masked
+    return (x == model.mask_id) & scorable(model, x)

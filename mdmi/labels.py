@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from .decode import decode
-from .interface import free_positions
+from .interface import free_positions, scorable
 from .mi import DEFAULT_DELTA, exact_mi
 from .selectors import make_selector
 
@@ -50,13 +50,17 @@ class LabelConfig:
         return -(-self.contexts // self.shard_size)
 
 
-def random_mask_contexts(clean: torch.Tensor, mask_id: int, min_masked: int, g: torch.Generator) -> torch.Tensor:
-    """Mask each row of ``clean`` (n, L) at its own ratio r ~ U(0, 1), at least
-    ``min_masked`` positions."""
+def random_mask_contexts(clean: torch.Tensor, mask_id: int, min_masked: int, g: torch.Generator,
+                         maskable: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask each row of ``clean`` (n, L) at its own ratio r ~ U(0, 1) of its ``maskable``
+    positions (default: all), at least ``min_masked`` of them."""
     n, L = clean.shape
+    if maskable is None:
+        maskable = torch.ones(n, L, dtype=torch.bool)
+    avail = maskable.sum(1)  # (n,)
     r = torch.rand(n, 1, generator=g)
-    scores = torch.rand(n, L, generator=g)
-    k = (r[:, 0] * L).round().long().clamp(min_masked, L)  # positions to mask per row
+    scores = torch.rand(n, L, generator=g).masked_fill(~maskable, 2.0)  # unmaskable sort last
+    k = torch.minimum((r[:, 0] * avail).round().long().clamp_min(min_masked), avail)  # per row
     order = scores.argsort(1)
     masked = torch.zeros(n, L, dtype=torch.bool).scatter(1, order, torch.arange(L)[None] < k[:, None])
     return torch.where(masked, torch.full_like(clean, mask_id), clean)
@@ -67,8 +71,9 @@ def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Gene
     decode with a randomly chosen selector (sequential or top-k, k in 2/4/8), and keep one
     uniformly chosen intermediate state per row that still has >= ``min_masked`` masks."""
     n, L = clean.shape
-    start = random_mask_contexts(clean, model.mask_id, min_masked, g)
-    extra = torch.rand(n, L, generator=g) < 0.5  # push the start towards ratio in [0.5, 1]
+    maskable = scorable(model, clean)
+    start = random_mask_contexts(clean, model.mask_id, min_masked, g, maskable)
+    extra = (torch.rand(n, L, generator=g) < 0.5) & maskable  # push the start towards ratio in [0.5, 1]
     start = torch.where(extra, torch.full_like(start, model.mask_id), start)
     choices = [("sequential", {}), ("topk", {"k": 2}), ("topk", {"k": 4}), ("topk", {"k": 8})]
     pick = torch.randint(len(choices), (n,), generator=g)
@@ -97,7 +102,7 @@ def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=
     n = min(cfg.shard_size, cfg.contexts - k * cfg.shard_size)
     n_dec = int(round(n * cfg.decode_frac))
     clean = sample_clean(n, g)
-    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g)
+    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, scorable(model, clean[n_dec:]))
     if n_dec:
         x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g), x])
     res = exact_mi(model, x, allowed=allowed, delta=cfg.delta, batch_size=cfg.batch_size)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .interface import allowed_tokens, masked_log_probs
+from .interface import allowed_tokens, masked_log_probs, scorable
 
 METHODS = ("time_free", "time_integral")
 
@@ -109,7 +109,9 @@ def nll(model, x: torch.Tensor, samples: int = 64, method: str = "time_free",
     """
     _check(x, samples, method, prompt_mask)
     B, L = x.shape
-    scored = torch.ones_like(x, dtype=torch.bool) if prompt_mask is None else ~prompt_mask
+    scored = scorable(model, x) if prompt_mask is None else scorable(model, x) & ~prompt_mask
+    if not bool(scored.any(1).all()):
+        raise ValueError("some sequence has no position to score")
     mask, weight = draw_masks(scored, samples, method, generator, stratified)  # (B, S, L), (B, S)
     allow = allowed_tokens(model, allowed)
     xs = x[:, None].expand(B, samples, L).reshape(-1, L)
@@ -130,7 +132,9 @@ def log_ratio(model, x: torch.Tensor, y: torch.Tensor, samples: int = 64, couple
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     _check(x, samples, method, None)
     B, L = x.shape
-    scored = torch.ones_like(x, dtype=torch.bool)
+    scored = scorable(model, x)
+    if not torch.equal(scored, scorable(model, y)):
+        raise ValueError("x and y must have their special/padding tokens in the same places")
     allow = allowed_tokens(model, allowed)
     mx, wx = draw_masks(scored, samples, method, generator, stratified)
     my, wy = (mx, wx) if coupled else draw_masks(scored, samples, method, generator, stratified)

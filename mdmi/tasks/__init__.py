@@ -7,11 +7,27 @@ from typing import Callable
 import torch
 
 
-def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000) -> Callable[[int, torch.Generator], torch.Tensor]:
+def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
+                  fasta: str | None = None) -> Callable[[int, torch.Generator], torch.Tensor]:
     """A function ``(n, generator) -> LongTensor (n, L)`` of clean sequences of ``task``.
 
     sudoku: augmented grids from the ``label`` split (disjoint from train and test grids).
+    protein: records of ``fasta`` drawn with replacement, encoded by ``model`` (a
+    Hugging Face adapter) with its special tokens and padded to the longest record.
     """
+    if task == "protein":
+        if fasta is None or model is None:
+            raise ValueError("task 'protein' needs fasta= (a FASTA file) and model= (an HF adapter)")
+        from .protein import read_fasta
+
+        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
+        seqs = [s for _, s in read_fasta(fasta, max_length=limit)]
+        pool = model.encode(seqs)
+
+        def sample_protein(n, g):
+            return pool[torch.randint(len(pool), (n,), generator=g)]
+
+        return sample_protein
     if task == "sudoku":
         from . import sudoku
 
@@ -21,4 +37,4 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000) -> Callable[[
             return sudoku.augment(pool[torch.randint(len(pool), (n,), generator=g)], g)
 
         return sample
-    raise ValueError(f"unknown task {task!r}; choose from ['sudoku']")
+    raise ValueError(f"unknown task {task!r}; choose from ['sudoku', 'protein']")

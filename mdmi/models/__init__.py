@@ -1,0 +1,1 @@
+"""Adapters that make outside models speak the mdmi model interface."""
