@@ -451,6 +451,28 @@ def cmd_bench_sudoku(args):
         print(f"wrote {args.json} (+ .csv){' and ' + args.plot if args.plot else ''}")
 
 
+def cmd_bench_hmm(args):
+    from . import bench
+    from .estimator import Estimator
+    from .tasks.hmm import HMM, HMMConfig
+
+    model = load(args.model)
+    if getattr(model, "meta", {}).get("task") != "hmm":
+        raise ValueError(f"{args.model} was not trained on an HMM (train one with 'mdmi train hmm')")
+    hmm = HMM(HMMConfig(**model.meta["hmm"]))
+    est_dir = _default_estimator(args.estimator, args.model)
+    estimator = Estimator.load(est_dir) if est_dir else None
+    names = args.selectors.split(",") if args.selectors else [
+        n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
+    if not args.sweep:
+        bench.SWEEPS = {n: v[:1] for n, v in bench.SWEEPS.items()}
+    rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed)
+    bench.print_hmm_table(rows)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .estimator import EstimatorConfig
     from .labels import LabelConfig
@@ -545,6 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     gpr.add_argument("--out", required=True)
     _add_decode_args(gpr)
     gpr.set_defaults(func=cmd_generate_protein, temperature=1.0)
+
+    bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
+    bh.add_argument("--model", default=str(DEFAULT_SUDOKU.parent / "hmm"))
+    bh.add_argument("--estimator")
+    bh.add_argument("--selectors")
+    bh.add_argument("--sweep", action="store_true")
+    bh.add_argument("--n", type=int, default=1000, help="samples per setting")
+    bh.add_argument("--seed", type=int, default=0)
+    bh.add_argument("--json")
+    bh.set_defaults(func=cmd_bench_hmm)
 
     so = sub.add_parser("solve", help="solve one Sudoku puzzle and print the grid and NFE")
     so.add_argument("puzzle", help="81 characters, 1-9 givens, 0 or . blanks")

@@ -121,39 +121,47 @@ class HMM:
         post = self.state_posterior(x).exp()  # (B, L, K)
         return (post @ self.E).log()
 
-    def pairwise_mi(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, L, L) exact I(X_i; X_j | x_O) in nats for masked i != j, else 0.
+    def pairwise_log_joint(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, L, V, V) exact log p(x_i = u, x_j = w | x_O) for i < j both masked
+        (-inf elsewhere; the lower triangle mirrors the upper, transposed).
 
-        The joint p(z_i, z_j | x_O) for i < j is alpha_i(z_i) * T_ij(z_i, z_j) * beta_j(z_j)
-        with T_ij the path sum of transitions and observed emissions in (i, j]. Cost
-        O(L^2 K^3) per sequence.
+        The joint of states p(z_i, z_j | x_O) for i < j is alpha_i(z_i) T_ij(z_i, z_j)
+        beta_j(z_j) / Z, with T_ij the path sum of transitions and observed emissions in
+        (i, j]. Cost O(L^2 K^3) per sequence.
         """
         alpha, beta, e = self._forward_backward(x)
         B, L, K = e.shape
+        V = self.vocab_size
         masked = x == self.mask_id
         logZ = torch.logsumexp(alpha[:, -1], -1)  # (B,)
-        logA = self.A.log()
-        logE = self.E.log()  # (K, V)
-        out = torch.zeros(B, L, L, dtype=torch.float64)
+        logA, logE = self.A.log(), self.E.log()  # (K, K), (K, V)
+        out = torch.full((B, L, L, V, V), float("-inf"), dtype=torch.float64)
         for i in range(L - 1):
-            T = torch.zeros(B, K, K, dtype=torch.float64).fill_(float("-inf"))
+            T = torch.full((B, K, K), float("-inf"), dtype=torch.float64)
             T.diagonal(dim1=1, dim2=2).zero_()  # log identity
             for j in range(i + 1, L):
-                # T <- T @ A @ diag(e_j)   (in log space)
-                T = torch.logsumexp(T[:, :, :, None] + logA[None, None], 2) + e[:, j, None, :]
-                if not (masked[:, i] & masked[:, j]).any():
+                T = torch.logsumexp(T[:, :, :, None] + logA[None, None], 2) + e[:, j, None, :]  # T A diag(e_j)
+                both = masked[:, i] & masked[:, j]
+                if not both.any():
                     continue
                 lz = alpha[:, i, :, None] + T + beta[:, j, None, :] - logZ[:, None, None]  # (B, K, K)
-                # p(x_i = u, x_j = w | x_O) = sum_ab p(a, b) E[a, u] E[b, w]
                 lj = torch.logsumexp(lz[:, :, :, None, None] + logE[None, :, None, :, None]
                                      + logE[None, None, :, None, :], dim=(1, 2))  # (B, V, V)
-                pj = lj.exp()
-                li, lw = torch.logsumexp(lj, 2), torch.logsumexp(lj, 1)  # marginals (B, V)
-                mi = (pj * (lj - li[:, :, None] - lw[:, None, :])).sum((1, 2)).clamp_min(0.0)
-                mi = mi * (masked[:, i] & masked[:, j])
-                out[:, i, j] = mi
-                out[:, j, i] = mi
+                lj = torch.where(both[:, None, None], lj, torch.full_like(lj, float("-inf")))
+                out[:, i, j] = lj
+                out[:, j, i] = lj.transpose(1, 2)
         return out
+
+    def pairwise_mi(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, L) exact I(X_i; X_j | x_O) in nats for masked i != j, else 0 (from
+        :meth:`pairwise_log_joint`, not from probing)."""
+        lj = self.pairwise_log_joint(x)
+        pj = lj.exp()
+        li = torch.logsumexp(lj, -1, keepdim=True)
+        lw = torch.logsumexp(lj, -2, keepdim=True)
+        terms = torch.where(pj > 0, pj * (lj - li - lw), torch.zeros_like(pj))
+        upper = terms.sum((-1, -2)).clamp_min(0.0).triu(1)
+        return upper + upper.transpose(1, 2)  # exactly symmetric
 
     # ------------------------------------------------------------ persistence
 
