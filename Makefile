@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the pinned CPU build first, so that 'torch>=2.3' is already satisfied
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,hf,plot]'
 	touch $(STAMP)
 
 install: $(STAMP)
