@@ -1,17 +1,16 @@
 """The neural MI estimator: one small head, the whole (L, L) MI matrix from the hidden
 states of the pass the decoder already runs (DESIGN.md section 3).
 
-    a_i     = LayerNorm(W_in hidden_i)                      per position, (B, L, width)
-    q_i^h   = W_q^h a_i,  k_i^h = W_k^h a_i                 H heads of width r
-    s_ij^h  = <q_i^h, q_j^h> / sqrt(r)   (symmetric)        (B, L, L, H)
-    t_ij^h  = <q_i^h, k_j^h> / sqrt(r)   (directed j -> i)
-    MI_ij   = scale * expm1(softplus(MLP_mi(s_ij)))            symmetric, >= 0
-    D[j->i] = sigmoid(MLP_tv([t_ji, t_ij]))                 DEMASK influence, in [0, 1]
+    a_i      = LayerNorm(GELU(W_in hidden_i)), then a_i + GELU(W a_i)  (B, L, width)
+    q_i, k_i = W_q a_i, W_k a_i                                     (B, L, rank)
+    y_ij     = softplus(<q_i, diag(w) q_j> / sqrt(rank) + c_i + c_j + b)   symmetric, >= 0
+    MI_ij    = scale * expm1(y_ij)                                  nats
+    D[j->i]  = sigmoid(<k_j, q_i> / sqrt(rank) + e_j + f_i)         DEMASK influence, in [0, 1]
 
-Cost: O(L^2 H r) for the scores plus O(L^2 H m) for the per-pair MLPs, far below a model
-pass for small H, r, m (see benchmarks/estimator.py). Outputs are zeroed on the diagonal
-and on every pair touching an observed position; MI is symmetric and non-negative by
-construction.
+Everything pairwise is one batched matrix product plus elementwise work on (B, L, L), so
+the head costs a few percent of a model pass (benchmarks/estimator.py); no per-pair MLP,
+whose (B, L, L, m) activations cost more than the model itself on a CPU. Outputs are zero
+on the diagonal and on every pair touching an observed position.
 
 Target: the head predicts y = log1p(MI / scale) and is trained with MSE in that space:
 MI labels span orders of magnitude (1e-6 .. 1 nats) with most mass near 0; the log
@@ -37,14 +36,12 @@ WEIGHTS_NAME = "estimator.safetensors"
 @dataclass
 class EstimatorConfig:
     d_hidden: int = 128  # width of the frozen model's hidden states
-    width: int = 64  # per-position projection width
-    heads: int = 8  # pairwise score channels: expressiveness vs. O(L^2 H) cost
-    rank: int = 16  # width of each head's query/key
-    mlp: int = 16  # hidden units of the per-pair MLP
+    width: int = 96  # per-position feature width
+    rank: int = 64  # rank of the pairwise bilinear forms: expressiveness vs. O(L^2 rank) cost
     scale: float = 0.01  # nats; target y = log1p(MI / scale)
 
     def __post_init__(self):
-        for k in ("d_hidden", "width", "heads", "rank", "mlp"):
+        for k in ("d_hidden", "width", "rank"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.scale <= 0:
@@ -60,10 +57,12 @@ class Estimator(nn.Module):
         self.config = cfg
         self.inp = nn.Linear(cfg.d_hidden, cfg.width)
         self.ln = nn.LayerNorm(cfg.width)
-        self.q = nn.Linear(cfg.width, cfg.heads * cfg.rank)
-        self.k = nn.Linear(cfg.width, cfg.heads * cfg.rank)
-        self.mi_mlp = nn.Sequential(nn.Linear(cfg.heads, cfg.mlp), nn.GELU(), nn.Linear(cfg.mlp, 1))
-        self.tv_mlp = nn.Sequential(nn.Linear(2 * cfg.heads, cfg.mlp), nn.GELU(), nn.Linear(cfg.mlp, 1))
+        self.mlp = nn.Linear(cfg.width, cfg.width)
+        self.q = nn.Linear(cfg.width, cfg.rank)
+        self.k = nn.Linear(cfg.width, cfg.rank)
+        self.w = nn.Parameter(torch.ones(cfg.rank))
+        self.bias = nn.Linear(cfg.width, 3)  # c_i (MI), e_j and f_i (influence)
+        self.b = nn.Parameter(torch.zeros(()))
 
     def _pair_mask(self, masked):
         L = masked.shape[1]
@@ -78,16 +77,14 @@ class Estimator(nn.Module):
 
     def raw(self, hidden, masked):
         """(y, tv_logit): y = predicted log1p(MI/scale) >= 0, symmetric; tv_logit[b, j, i] for D[j->i]."""
-        cfg = self.config
-        B, L, _ = hidden.shape
-        a = self.ln(self.inp(hidden.float()))  # (B, L, width)
-        q = self.q(a).view(B, L, cfg.heads, cfg.rank).transpose(1, 2)  # (B, H, L, r)
-        k = self.k(a).view(B, L, cfg.heads, cfg.rank).transpose(1, 2)
-        s = (q @ q.transpose(-1, -2)) / math.sqrt(cfg.rank)  # (B, H, L, L) symmetric
-        t = (k @ q.transpose(-1, -2)) / math.sqrt(cfg.rank)  # t[.., j, i] = <k_j, q_i>: j -> i
-        y = F.softplus(self.mi_mlp(s.permute(0, 2, 3, 1)))[..., 0]  # (B, L, L)
-        tv = self.tv_mlp(torch.cat([t, t.transpose(-1, -2)], 1).permute(0, 2, 3, 1))[..., 0]
-        return y, tv
+        a = self.ln(F.gelu(self.inp(hidden.float())))  # (B, L, width)
+        a = a + F.gelu(self.mlp(a))
+        q, k = self.q(a), self.k(a)  # (B, L, rank)
+        c, e, f = self.bias(a).unbind(-1)  # (B, L) each
+        root = math.sqrt(self.config.rank)
+        s = (q * self.w) @ q.transpose(1, 2) / root + c[:, :, None] + c[:, None, :] + self.b  # (B, L, L)
+        t = k @ q.transpose(1, 2) / root + e[:, :, None] + f[:, None, :]  # t[b, j, i]: j -> i
+        return F.softplus(s), t
 
     def mi(self, hidden, masked):
         return self(hidden, masked)["mi"]

@@ -16,7 +16,7 @@ from mdmi.transformer import MaskedTransformer, MDMConfig
 
 
 def test_outputs_shape_symmetry_sign_zeros():
-    est = Estimator(EstimatorConfig(d_hidden=16, width=8, heads=2, rank=4, mlp=4))
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4))
     h = torch.randn(3, 7, 16)
     masked = torch.rand(3, 7) < 0.6
     masked[:, :2] = True
@@ -31,13 +31,13 @@ def test_outputs_shape_symmetry_sign_zeros():
 
 
 def test_save_load_round_trip(tmp_path):
-    est = Estimator(EstimatorConfig(d_hidden=16, width=8, heads=2, rank=4, mlp=4))
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4))
     est.save(tmp_path / "e")
     back = Estimator.load(tmp_path / "e")
     h, m = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
     assert torch.equal(est(h, m)["mi"], back(h, m)["mi"])
     cfg = json.loads((tmp_path / "e" / "config.json").read_text())
-    cfg["config"]["heads"] = 3
+    cfg["config"]["rank"] = 3
     (tmp_path / "e" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="does not match"):
         Estimator.load(tmp_path / "e")
@@ -59,7 +59,7 @@ def tiny_labels(tmp_path_factory):
 def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
     root, model = tiny_labels
     labels = load_labels(root / "labels")
-    ecfg = EstimatorConfig(d_hidden=32, width=16, heads=4, rank=8, mlp=8)
+    ecfg = EstimatorConfig(d_hidden=32, width=16, rank=8)
     s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
                                                                   patience=15), tmp_path / "e", progress=False)
     h = [r["heldout_loss"] for r in s["history"]]
@@ -76,7 +76,7 @@ def test_ddp_two_ranks(tiny_labels, tmp_path):
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29541", "-m", "mdmi.cli", "train-estimator",
            "--model", str(root / "model"), "--labels", str(root / "labels"), "--out", str(tmp_path / "e"),
-           "--epochs", "3", "--batch-size", "8", "--width", "16", "--heads", "2", "--rank", "4", "--mlp", "4"]
+           "--epochs", "3", "--batch-size", "8", "--width", "16", "--rank", "4"]
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "best held-out loss" in r.stdout

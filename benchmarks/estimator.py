@@ -1,0 +1,68 @@
+"""Cost of the neural MI head next to one model pass (the target is <= 5%).
+
+Times ``model(x)`` and ``estimator(out.hidden, masked)`` on the same batch of Sudoku
+contexts (median of repeats, after warm-up). Prints a table and writes JSON.
+
+    python benchmarks/estimator.py --batch-size 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import mdmi
+from mdmi.estimator import Estimator, EstimatorConfig
+from mdmi.labels import random_mask_contexts
+from mdmi.tasks import clean_sampler
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(fn, repeats):
+    for _ in range(2):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
+    ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
+    args = ap.parse_args()
+    model = mdmi.load(args.model)
+    est_path = Path(args.estimator)
+    est = Estimator.load(est_path) if (est_path / "config.json").is_file() else Estimator(
+        EstimatorConfig(d_hidden=model.config.d_model))
+    g = torch.Generator().manual_seed(0)
+    x = random_mask_contexts(clean_sampler("sudoku", 0)(args.batch_size, g), model.mask_id, 2, g)
+    masked = x == model.mask_id
+    with torch.no_grad():
+        hidden = model(x).hidden
+        t_model = timed(lambda: model(x), args.repeats)
+        t_est = timed(lambda: est(hidden, masked), args.repeats)
+    res = {"batch_size": args.batch_size, "model_pass_s": t_model, "estimator_s": t_est,
+           "fraction_of_pass": t_est / t_model, "threads": torch.get_num_threads(),
+           "estimator": str(est_path) if (est_path / "config.json").is_file() else "untrained default config",
+           "estimator_params": sum(p.numel() for p in est.parameters())}
+    print(f"batch {args.batch_size}: model pass {1e3 * t_model:.1f} ms, estimator {1e3 * t_est:.1f} ms "
+          f"= {100 * res['fraction_of_pass']:.1f}% of a pass ({res['estimator_params']} parameters)")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
