@@ -140,6 +140,9 @@ def train(
     log_path = out / LOG_NAME
     if resume and (out / STATE_NAME).is_file():
         start = _load_checkpoint(out, model, opt, g)
+        if log_path.exists():  # drop rows logged after the checkpoint we resume from
+            keep = [r for r in log_path.read_text().splitlines() if json.loads(r)["step"] <= start]
+            log_path.write_text("".join(r + "\n" for r in keep))
     elif not resume and log_path.exists():
         log_path.unlink()
     extra = extra or {}
