@@ -40,9 +40,19 @@ def _pick(args, cls, **override):
     return cls(**vals)
 
 
+def _file_digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def _model_ref(path) -> str:
-    """How a model is recorded in specs: hub ids as given, directories resolved."""
-    return path if str(path).startswith("hf:") else str(Path(path).resolve())
+    """How a model is recorded in specs: hub ids as given, our checkpoints by the hash of
+    their weights (so a resumed job on another machine or path still matches)."""
+    if str(path).startswith("hf:"):
+        return str(path)
+    weights = Path(path) / "model.safetensors"
+    return f"sha256:{_file_digest(weights)}" if weights.is_file() else str(Path(path).resolve())
 
 
 def _default_model(path):
@@ -180,7 +190,7 @@ def cmd_label(args):
     model = load(_default_model(args.model))
     cfg = _pick(args, LabelConfig)
     spec = {"model": _model_ref(_default_model(args.model)), "task": args.task,
-            "fasta": str(Path(args.fasta).resolve()) if args.fasta else None}
+            "fasta": f"sha256:{_file_digest(args.fasta)}" if args.fasta else None}
     t0 = time.time()
     sampler = clean_sampler(args.task, cfg.seed, model=model, fasta=args.fasta)
     done = write_labels(model, sampler, cfg, args.out, spec, rank=rank, world=world)
