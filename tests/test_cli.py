@@ -37,3 +37,29 @@ def test_clear_errors(model_dir, tmp_path):
         main(["solve", "0" * 81, "--model", str(tmp_path)])
     with pytest.raises(SystemExit, match="key=value"):
         main(["solve", "0" * 81, "--model", str(model_dir), "--param", "k"])
+
+
+def test_nll_cli_and_bad_tokens(tmp_path, capsys):
+    torch.manual_seed(0)
+    MaskedTransformer(MDMConfig(vocab_size=4, seq_len=6, d_model=16, n_layers=1, n_heads=2)).save(tmp_path / "m")
+    f = tmp_path / "seqs.txt"
+    f.write_text("0 1 2 3 0 1\n3 3 2 2 1 1\n")
+    main(["nll", "--model", str(tmp_path / "m"), "--input", str(f), "--samples", "8", "--json", str(tmp_path / "o.json")])
+    rows = json.loads((tmp_path / "o.json").read_text())
+    assert len(rows) == 2 and all(r["nll"] > 0 for r in rows)
+    f.write_text("0 1 2 3 0 9\n")
+    with pytest.raises(SystemExit, match=r"seqs.txt:1: unknown token ids \[9\]"):
+        main(["nll", "--model", str(tmp_path / "m"), "--input", str(f)])
+
+
+def test_bench_hmm_rows():
+    from mdmi.bench import cooccurrence_tv, run_hmm
+    from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
+
+    hmm = HMM(HMMConfig(n_states=3, n_symbols=3, length=6, seed=1))
+    joint = hmm.pairwise_log_joint(torch.full((1, 6), hmm.mask_id))[0]
+    big = hmm.sample(20000, torch.Generator().manual_seed(0))
+    assert cooccurrence_tv(big, joint) < 0.02
+    rows = run_hmm(HMMOracle(hmm), hmm, ["sequential", "topk"], n=200, progress=False)
+    assert rows[0]["selector"].startswith("hmm_samples") and len(rows) == 2 + 5
+    assert rows[1]["mean_nfe"] == 6
