@@ -53,7 +53,8 @@ def decode(
     positions are never changed; each step fills at least one position per unfinished
     sequence, so the loop ends after at most L passes. ``trace=True`` records, per step,
     the batch rows taken (``rows``), the positions filled (``filled``, a list per row),
-    their entropies (nats) and tokens. Cost: ``result.nfe.sum()`` model passes.
+    their entropies (nats), tokens, and for MI-guided selectors the predicted pairwise
+    matrix among them (``pairwise``). Cost: ``result.nfe.sum()`` model passes.
     """
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
@@ -83,10 +84,14 @@ def decode(
         x[rows] = torch.where(sel, new, xb)
         masked[rows] = mb & ~sel
         if trace:
-            steps.append({
+            step = {
                 "rows": rows.tolist(),
                 "filled": [s.nonzero().squeeze(1).tolist() for s in sel],
                 "entropy": [state.entropy[i][s].tolist() for i, s in enumerate(sel)],
                 "tokens": [new[i][s].tolist() for i, s in enumerate(sel)],
-            })
+            }
+            pairwise = getattr(selector, "last", None)  # MI selectors keep this step's matrix
+            if pairwise is not None:
+                step["pairwise"] = [pairwise[i][s][:, s].tolist() for i, s in enumerate(sel)]
+            steps.append(step)
     return DecodeResult(tokens=x, nfe=nfe, trace=steps)

@@ -98,8 +98,9 @@ def test_oracle_selectors_decode_and_count_extra_passes():
     x = _contexts(m, 6, B=2)
     for name, knob in [("mi_budget_oracle", {"gamma": 0.5}), ("dependency_bound_oracle", {"tau": 0.3})]:
         sel = make_selector(name, model=m, **knob)
-        res = mdmi.decode(m, x, sel)
+        res = mdmi.decode(m, x, sel, trace=True)
         assert not (res.tokens == m.mask_id).any()
+        assert all(len(p) == len(f) for st in res.trace for p, f in zip(st["pairwise"], st["filled"]))
         assert sel.pairwise.extra_passes > 0
         keep = x != m.mask_id
         assert res.tokens[keep].equal(x[keep])
