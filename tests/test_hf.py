@@ -174,6 +174,16 @@ def test_pipeline_end_to_end_on_tiny_esm(tmp_path):
                         "--epochs", "4", "--batch-size", "4", "--heldout-frac", "0.25"],
                        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    # an estimator trains on the adapter's labels: held-out loss goes down (in process, more epochs)
+    from mdmi.estimator import EstimatorConfig
+    from mdmi.labels import load_labels
+    from mdmi.train_estimator import EstimatorTrainConfig, train_estimator
+
+    summary = train_estimator(mdmi.load(m), load_labels(labels), EstimatorConfig(d_hidden=32, width=16, rank=8),
+                              EstimatorTrainConfig(epochs=25, batch_size=4, heldout_frac=0.25, patience=25, lr=1e-2),
+                              tmp_path / "est_inproc", progress=False)
+    h = [r["heldout_loss"] for r in summary["history"]]
+    assert min(h) < 0.8 * h[0]
     main(["eval-estimator", "--model", m, "--estimator", str(est), "--labels", str(labels), "--task", "protein",
           "--json", str(tmp_path / "ev.json")])
     assert json.loads((tmp_path / "ev.json").read_text())["overall"]["pairs"] > 0
