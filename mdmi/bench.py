@@ -44,18 +44,23 @@ def build(name: str, params: dict, model, estimator):
     return make_selector(name, **params)
 
 
-def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256, progress: bool = True) -> list[dict]:
+def settings(selectors, sweep: bool = True) -> list[tuple[str, dict]]:
+    """(name, params) jobs: every knob value of each selector, or only its first one."""
+    unknown = [s for s in selectors if s not in SWEEPS]
+    if unknown:
+        raise ValueError(f"no sweep for selectors {unknown}; known: {sorted(SWEEPS)}")
+    return [(name, p) for name in selectors for p in (SWEEPS[name] if sweep else SWEEPS[name][:1])]
+
+
+def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256, progress: bool = True,
+               sweep: bool = True) -> list[dict]:
     """One row per (selector, params) of ``SWEEPS`` restricted to ``selectors``."""
     from tqdm import tqdm
 
     from .tasks import sudoku
 
-    unknown = [s for s in selectors if s not in SWEEPS]
-    if unknown:
-        raise ValueError(f"no sweep for selectors {unknown}; known: {sorted(SWEEPS)}")
-    jobs = [(name, p) for name in selectors for p in SWEEPS[name]]
     rows = []
-    for name, params in tqdm(jobs, desc="bench", unit="setting", disable=not progress):
+    for name, params in tqdm(settings(selectors, sweep), desc="bench", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         r = sudoku.evaluate(model, puzzles, sel, batch_size=batch_size)
         row = {"selector": name, "params": params, **{k: v for k, v in r.items() if k not in ("outputs", "solved")}}
@@ -125,7 +130,7 @@ def cooccurrence_tv(samples: torch.Tensor, true_log_joint: torch.Tensor) -> floa
 
 
 def run_hmm(model, hmm, selectors, n: int = 1000, estimator=None, seed: int = 0, temperature: float = 1.0,
-            progress: bool = True) -> list[dict]:
+            progress: bool = True, sweep: bool = True) -> list[dict]:
     """Unconditional samples from ``model`` (trained on ``hmm``) with every selector
     setting, scored by exact HMM NLL (nats/token) and the co-occurrence error of pairs
     against the true HMM. A first row scores n true HMM samples: the noise floor."""
@@ -141,8 +146,7 @@ def run_hmm(model, hmm, selectors, n: int = 1000, estimator=None, seed: int = 0,
     ref = hmm.sample(n, torch.Generator().manual_seed(seed + 1))
     rows = [{"selector": "hmm_samples (floor)", "params": {}, "mean_nfe": 0.0, "seconds": 0.0,
              "nll_per_token": float(-hmm.log_prob(ref).mean() / L), "cooc_tv": cooccurrence_tv(ref, true_joint), "n": n}]
-    jobs = [(name, p) for name in selectors for p in SWEEPS[name]]
-    for name, params in tqdm(jobs, desc="bench hmm", unit="setting", disable=not progress):
+    for name, params in tqdm(settings(selectors, sweep), desc="bench hmm", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         t0 = time.time()
         res = decode(model, x, sel, generator=torch.Generator().manual_seed(seed), temperature=temperature)

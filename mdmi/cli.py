@@ -452,9 +452,7 @@ def cmd_bench_sudoku(args):
     estimator = Estimator.load(est_dir) if est_dir else None
     names = args.selectors.split(",") if args.selectors else [
         n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
-    if not args.sweep:
-        bench.SWEEPS = {n: v[:1] for n, v in bench.SWEEPS.items()}
-    rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size)
+    rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     bench.print_table(rows)
     if args.json:
         bench.write(rows, args.json, args.plot)
@@ -474,9 +472,7 @@ def cmd_bench_hmm(args):
     estimator = Estimator.load(est_dir) if est_dir else None
     names = args.selectors.split(",") if args.selectors else [
         n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
-    if not args.sweep:
-        bench.SWEEPS = {n: v[:1] for n, v in bench.SWEEPS.items()}
-    rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed)
+    rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
