@@ -95,3 +95,13 @@ def decode(
                 step["pairwise"] = [pairwise[i][s][:, s].tolist() for i, s in enumerate(sel)]
             steps.append(step)
     return DecodeResult(tokens=x, nfe=nfe, trace=steps)
+
+
+def replay(x: torch.Tensor, result: DecodeResult):
+    """Walk a traced decode of ``x`` (B, L): yields ``(row, state, filled)`` for every
+    row of every step, ``state`` a copy of that row's (L,) tokens just before the step."""
+    states = x.clone()
+    for step in result.trace:
+        for r, filled in zip(step["rows"], step["filled"]):
+            yield r, states[r].clone(), filled
+            states[r, filled] = result.tokens[r, filled]

@@ -101,17 +101,11 @@ def parallel_error(model, x: torch.Tensor, S: list[int], samples: int = 256, gen
 
 def selector_sets(model, x: torch.Tensor, selector, max_sets: int = 50, min_size: int = 2) -> list[tuple]:
     """(context, S) pairs: the sets of size >= min_size a selector picks while decoding x (B, L)."""
-    from .decode import decode
+    from .decode import decode, replay
 
     res = decode(model, x, selector, trace=True)
-    states = x.clone()
-    out = []
-    for step in res.trace:
-        for r, filled in zip(step["rows"], step["filled"]):
-            if len(filled) >= min_size and len(out) < max_sets:
-                out.append((states[r].clone(), list(filled)))
-            states[r, filled] = res.tokens[r, filled]
-    return out
+    sets = ((state, list(filled)) for _, state, filled in replay(x, res) if len(filled) >= min_size)
+    return list(itertools.islice(sets, max_sets))
 
 
 def subadditivity_report(model, pairs: list[tuple], samples: int = 256, seed: int = 0, z: float = 2.0) -> dict:

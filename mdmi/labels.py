@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from .decode import decode
+from .decode import decode, replay
 from .interface import free_positions, scorable
 from .mi import DEFAULT_DELTA, exact_mi
 from .selectors import make_selector
@@ -83,12 +83,9 @@ def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Gene
         if len(rows) == 0:
             continue
         res = decode(model, start[rows], make_selector(name, **params), trace=True)
-        states = [start[r].clone() for r in rows]
-        history = [[s.clone()] for s in states]  # states before each step, per row
-        for step in res.trace:
-            for r, filled in zip(step["rows"], step["filled"]):
-                states[r][filled] = res.tokens[r][filled]
-                history[r].append(states[r].clone())
+        history = [[] for _ in rows]  # states before each step, per row
+        for r, state, _ in replay(start[rows], res):
+            history[r].append(state)
         for r, row in enumerate(rows.tolist()):
             ok = [s for s in history[r] if int(free_positions(model, s[None]).sum()) >= min_masked]
             if ok:

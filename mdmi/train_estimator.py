@@ -78,7 +78,7 @@ class _Raw(torch.nn.Module):
         super().__init__()
         self.est = est
 
-    def forward(self, hidden, masked, raw=True):
+    def forward(self, hidden, masked):
         return self.est.raw(hidden, masked)
 
 
