@@ -13,17 +13,30 @@ import torch
 
 from .selectors import make_selector
 
-# knob sweeps, from cautious (close to sequential) to aggressive (few passes)
+# knob sweeps, from cautious (close to sequential) to aggressive (few passes). The Sudoku
+# model is confident (most entropies < 0.01 nats), so its budgets start small; the HMM
+# samples at temperature 1 from marginals of ~1-2 nats, so its budgets are larger.
 SWEEPS = {
     "sequential": [{}],
     "topk": [{"k": k} for k in (2, 3, 4, 6, 8)],
-    "threshold": [{"tau": t} for t in (0.99, 0.95, 0.9, 0.8, 0.7, 0.5)],
-    "factor": [{"f": f} for f in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)],
-    "entropy_bound": [{"gamma": g} for g in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
-    "mi_budget": [{"gamma": g} for g in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
-    "dependency_bound": [{"tau": t} for t in (0.01, 0.05, 0.1, 0.3, 1.0, 3.0)],
-    "mi_budget_oracle": [{"gamma": g} for g in (0.1, 1.0)],
+    "threshold": [{"tau": t} for t in (0.999, 0.99, 0.95, 0.9, 0.8, 0.7, 0.5)],
+    "factor": [{"f": f} for f in (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)],
+    "entropy_bound": [{"gamma": g} for g in (1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget": [{"gamma": g} for g in (1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0)],
+    "dependency_bound": [{"tau": t} for t in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget_oracle": [{"gamma": g} for g in (0.01, 0.1)],
     "dependency_bound_oracle": [{"tau": t} for t in (0.1, 1.0)],
+}
+HMM_SWEEPS = {
+    "sequential": [{}],
+    "topk": [{"k": k} for k in (2, 4, 8, 16)],
+    "threshold": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "factor": [{"f": f} for f in (0.5, 1.0, 2.0, 4.0)],
+    "entropy_bound": [{"gamma": g} for g in (0.3, 1.0, 3.0, 10.0, 30.0)],
+    "mi_budget": [{"gamma": g} for g in (1.0, 3.0, 10.0, 30.0, 100.0)],
+    "dependency_bound": [{"tau": t} for t in (0.1, 0.3, 1.0, 3.0, 10.0)],
+    "mi_budget_oracle": [{"gamma": g} for g in (3.0, 30.0)],
+    "dependency_bound_oracle": [{"tau": t} for t in (0.3, 3.0)],
 }
 NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound")
 
@@ -44,12 +57,32 @@ def build(name: str, params: dict, model, estimator):
     return make_selector(name, **params)
 
 
-def settings(selectors, sweep: bool = True) -> list[tuple[str, dict]]:
-    """(name, params) jobs: every knob value of each selector, or only its first one."""
-    unknown = [s for s in selectors if s not in SWEEPS]
-    if unknown:
-        raise ValueError(f"no sweep for selectors {unknown}; known: {sorted(SWEEPS)}")
-    return [(name, p) for name in selectors for p in (SWEEPS[name] if sweep else SWEEPS[name][:1])]
+def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[tuple[str, dict]]:
+    """(name, params) jobs: every knob value of each selector, or only its first one.
+    A selector may be given as ``name:knob=v1/v2/...`` to run those values instead."""
+    sweeps = SWEEPS if sweeps is None else sweeps
+    jobs = []
+    for spec in selectors:
+        name, _, grid = spec.partition(":")
+        if name not in sweeps:
+            raise ValueError(f"no sweep for selector {name!r}; known: {sorted(sweeps)}")
+        if grid:
+            knob, eq, values = grid.partition("=")
+            if not eq or not values:
+                raise ValueError(f"selector grid must read name:knob=v1/v2, got {spec!r}")
+            try:
+                jobs += [(name, {knob: int(v) if v.isdigit() else float(v)}) for v in values.split("/")]
+            except ValueError:
+                raise ValueError(f"knob values must be numbers, got {values!r} in {spec!r}") from None
+        else:
+            jobs += [(name, p) for p in (sweeps[name] if sweep else sweeps[name][:1])]
+    return jobs
+
+
+def selector_names(sweeps: dict, has_estimator: bool) -> list[str]:
+    """The default selectors of a benchmark: all but the costly oracles, and the MI-guided
+    ones only when an estimator is at hand."""
+    return [n for n in sweeps if not n.endswith("_oracle") and (has_estimator or n not in NEEDS_ESTIMATOR)]
 
 
 def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256, progress: bool = True,
@@ -83,6 +116,67 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['selector']:24s} {p:18s} {100 * r['solve_rate']:8.1f} {100 * lo:6.1f}-{100 * hi:5.1f} "
               f"{r['mean_nfe']:7.2f} {red if red is None else round(red, 2):>7} {r['seconds']:7.1f} "
               f"{r['puzzles_per_s']:7.1f}")
+
+
+def _interp(points: list[tuple[float, float]], x: float) -> float | None:
+    """Piecewise-linear y at x through (x, y) points sorted by x; None outside their range."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return points[0][1] if len(points) == 1 and points[0][0] == x else None
+
+
+def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound", lo: float = 2.0,
+              hi: float = 6.0, tol: float = 0.10) -> list[dict]:
+    """Solve rates at equal mean NFE: one entry per sweep point of either selector whose NFE
+    is ``lo``..``hi`` times fewer than sequential. Each gives the other selector's nearest
+    point (and whether its NFE is within ``tol``) and its solve rate interpolated linearly
+    in NFE at that point (None outside the other's measured range)."""
+    seq = [r for r in rows if r["selector"] == "sequential"]
+    if not seq:
+        raise ValueError("equal_nfe needs the sequential row (the NFE reference)")
+    s_nfe = seq[0]["mean_nfe"]
+    curves = {n: sorted((r["mean_nfe"], r["solve_rate"], r["params"]) for r in rows if r["selector"] == n)
+              for n in (ours, ref)}
+    out = []
+    for here, there in ((ref, ours), (ours, ref)):
+        other = curves[there]
+        for nfe, rate, params in curves[here]:
+            if not (lo <= s_nfe / nfe <= hi) or not other:
+                continue
+            near = min(other, key=lambda o: abs(o[0] - nfe))
+            interp = _interp([(o[0], o[1]) for o in other], nfe)
+            mi_rate, eb_rate = (interp, rate) if here == ref else (rate, interp)
+            out.append({"at": here, "params": params, "nfe": nfe, "reduction": s_nfe / nfe, f"{here}_solve": rate,
+                        f"{there}_solve_interp": interp, f"{there}_nearest": {"params": near[2], "nfe": near[0],
+                                                                              "solve": near[1]},
+                        "nearest_within_tol": abs(near[0] - nfe) <= tol * nfe,
+                        "ours_minus_ref": None if interp is None else mi_rate - eb_rate})
+    return sorted(out, key=lambda e: e["nfe"])
+
+
+def print_equal_nfe(cmp: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound") -> None:
+    print(f"\nequal NFE, {ours} vs {ref} (points 2x-6x fewer NFE than sequential; "
+          "the other curve interpolated linearly in NFE)")
+    print(f"{'point of':16s} {'params':14s} {'NFE':>6s} {'xfewer':>6s} {ours + ' %':>14s} {ref + ' %':>16s} {'diff':>6s}")
+    for e in cmp:
+        a = e.get(f"{ours}_solve", e.get(f"{ours}_solve_interp"))
+        b = e.get(f"{ref}_solve", e.get(f"{ref}_solve_interp"))
+        f = lambda v: "   n/a" if v is None else f"{100 * v:6.1f}"  # noqa: E731
+        p = ",".join(f"{k}={v}" for k, v in e["params"].items())
+        d = e["ours_minus_ref"]
+        print(f"{e['at']:16s} {p:14s} {e['nfe']:6.2f} {e['reduction']:6.2f} {f(a):>14s} {f(b):>16s} "
+              f"{'n/a' if d is None else f'{100 * d:+.1f}':>6s}")
+
+
+def sequential_match(rows: list[dict], ours: str = "mi_budget", points: float = 0.01, frac: float = 0.25) -> list[dict]:
+    """The ``ours`` settings within ``points`` of sequential's solve rate at <= ``frac`` of its NFE."""
+    seq = [r for r in rows if r["selector"] == "sequential"]
+    if not seq:
+        return []
+    s = seq[0]
+    return [r for r in rows if r["selector"] == ours and r["solve_rate"] >= s["solve_rate"] - points
+            and r["mean_nfe"] <= frac * s["mean_nfe"]]
 
 
 def write(rows: list[dict], json_path: str | Path, plot_path: str | Path | None = None) -> None:
@@ -146,7 +240,7 @@ def run_hmm(model, hmm, selectors, n: int = 1000, estimator=None, seed: int = 0,
     ref = hmm.sample(n, torch.Generator().manual_seed(seed + 1))
     rows = [{"selector": "hmm_samples (floor)", "params": {}, "mean_nfe": 0.0, "seconds": 0.0,
              "nll_per_token": float(-hmm.log_prob(ref).mean() / L), "cooc_tv": cooccurrence_tv(ref, true_joint), "n": n}]
-    for name, params in tqdm(settings(selectors, sweep), desc="bench hmm", unit="setting", disable=not progress):
+    for name, params in tqdm(settings(selectors, sweep, HMM_SWEEPS), desc="bench hmm", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         t0 = time.time()
         res = decode(model, x, sel, generator=torch.Generator().manual_seed(seed), temperature=temperature)

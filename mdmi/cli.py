@@ -450,13 +450,26 @@ def cmd_bench_sudoku(args):
     puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
     est_dir = _default_estimator(args.estimator, model_dir)
     estimator = Estimator.load(est_dir) if est_dir else None
-    names = args.selectors.split(",") if args.selectors else [
-        n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
+    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     bench.print_table(rows)
+    have = {r["selector"] for r in rows}
+    cmp = None
+    if {"sequential", "mi_budget", "entropy_bound"} <= have:
+        cmp = bench.equal_nfe(rows)
+        bench.print_equal_nfe(cmp)
+        s = next(r for r in rows if r["selector"] == "sequential")
+        ok = bench.sequential_match(rows)
+        print(f"mi_budget within 1 point of sequential ({100 * s['solve_rate']:.1f}%) at <= 1/4 of its NFE "
+              f"({s['mean_nfe'] / 4:.2f}): " + (", ".join(f"{r['params']} {100 * r['solve_rate']:.1f}% at "
+                                                         f"{r['mean_nfe']:.2f}" for r in ok) or "none"))
     if args.json:
         bench.write(rows, args.json, args.plot)
-        print(f"wrote {args.json} (+ .csv){' and ' + args.plot if args.plot else ''}")
+        if cmp is not None:
+            side = Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json")
+            side.write_text(json.dumps(cmp, indent=2) + "\n")
+        print(f"wrote {args.json} (+ .csv{', _equal_nfe.json' if cmp is not None else ''})"
+              f"{' and ' + args.plot if args.plot else ''}")
 
 
 def cmd_bench_hmm(args):
@@ -470,8 +483,7 @@ def cmd_bench_hmm(args):
     hmm = HMM(HMMConfig(**model.meta["hmm"]))
     est_dir = _default_estimator(args.estimator, args.model)
     estimator = Estimator.load(est_dir) if est_dir else None
-    names = args.selectors.split(",") if args.selectors else [
-        n for n in bench.SWEEPS if not n.endswith("_oracle") and (estimator or n not in bench.NEEDS_ESTIMATOR)]
+    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
     if args.json:
@@ -557,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--puzzles", required=True)
     bs.add_argument("--model")
     bs.add_argument("--estimator", help="default: <model>/estimator when present")
-    bs.add_argument("--selectors", help="comma-separated subset (default: all that can run)")
+    bs.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
+                    "name:knob=v1/v2 runs those knob values, e.g. mi_budget:gamma=0.01/0.05")
     bs.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
     bs.add_argument("--limit", type=int, default=0)
     bs.add_argument("--batch-size", type=int, default=256)
@@ -577,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
     bh.add_argument("--model", default=str(DEFAULT_SUDOKU.parent / "hmm"))
     bh.add_argument("--estimator")
-    bh.add_argument("--selectors")
+    bh.add_argument("--selectors", help="as for bench sudoku")
     bh.add_argument("--sweep", action="store_true")
     bh.add_argument("--n", type=int, default=1000, help="samples per setting")
     bh.add_argument("--seed", type=int, default=0)
@@ -609,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("label", help="contexts + exact MI labels, in shards (torchrun-aware)")
     lb.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    lb.add_argument("--task", default="sudoku", choices=["sudoku", "protein"], help="where clean data comes from")
+    lb.add_argument("--task", default="sudoku", choices=["sudoku", "protein", "hmm"], help="where clean data comes from")
     lb.add_argument("--fasta", help="sequences for --task protein")
     lb.add_argument("--out", required=True, help="label directory (a rerun resumes it)")
     _add_dataclass_args(lb, LabelConfig)

@@ -14,7 +14,15 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
     sudoku: augmented grids from the ``label`` split (disjoint from train and test grids).
     protein: records of ``fasta`` drawn with replacement, encoded by ``model`` (a
     Hugging Face adapter) with its special tokens and padded to the longest record.
+    hmm: fresh samples of the HMM a model was trained on (``model.meta["hmm"]``).
     """
+    if task == "hmm":
+        meta = getattr(model, "meta", None) or {}
+        if meta.get("task") != "hmm":
+            raise ValueError("task 'hmm' needs model= trained with 'mdmi train hmm' (its config names the HMM)")
+        from .hmm import HMM, HMMConfig
+
+        return HMM(HMMConfig(**meta["hmm"])).sample
     if task == "protein":
         if fasta is None or model is None:
             raise ValueError("task 'protein' needs fasta= (a FASTA file) and model= (an HF adapter)")
@@ -37,4 +45,4 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
             return sudoku.augment(pool[torch.randint(len(pool), (n,), generator=g)], g)
 
         return sample
-    raise ValueError(f"unknown task {task!r}; choose from ['sudoku', 'protein']")
+    raise ValueError(f"unknown task {task!r}; choose from ['sudoku', 'protein', 'hmm']")

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+import torch
+
+from mdmi import bench
+from mdmi.cli import main
+from mdmi.labels import load_labels
+from mdmi.transformer import MaskedTransformer, MDMConfig
+
+
+def test_settings_grid_and_errors():
+    jobs = bench.settings(["sequential", "topk:k=2/5", "mi_budget:gamma=0.01/1e-3"])
+    assert jobs == [("sequential", {}), ("topk", {"k": 2}), ("topk", {"k": 5}),
+                    ("mi_budget", {"gamma": 0.01}), ("mi_budget", {"gamma": 0.001})]
+    assert isinstance(jobs[1][1]["k"], int)
+    assert bench.settings(["threshold"], sweep=False) == [("threshold", bench.SWEEPS["threshold"][0])]
+    assert len(bench.settings(["entropy_bound"], sweeps=bench.HMM_SWEEPS)) == len(bench.HMM_SWEEPS["entropy_bound"])
+    with pytest.raises(ValueError, match="no sweep"):
+        bench.settings(["bogus"])
+    with pytest.raises(ValueError, match="name:knob=v1/v2"):
+        bench.settings(["topk:k"])
+    with pytest.raises(ValueError, match="must be numbers"):
+        bench.settings(["topk:k=a/b"])
+    names = bench.selector_names(bench.SWEEPS, has_estimator=False)
+    assert "mi_budget" not in names and "entropy_bound" in names and not any(n.endswith("_oracle") for n in names)
+
+
+def _row(sel, nfe, rate, **params):
+    return {"selector": sel, "params": params, "mean_nfe": nfe, "solve_rate": rate}
+
+
+def test_equal_nfe_interpolates_and_flags_tolerance():
+    rows = [_row("sequential", 60.0, 0.9),
+            _row("entropy_bound", 10.0, 0.5, gamma=0.1), _row("entropy_bound", 20.0, 0.7, gamma=0.01),
+            _row("entropy_bound", 40.0, 0.8, gamma=0.001),  # 1.5x fewer: outside 2x-6x
+            _row("mi_budget", 12.0, 0.8, gamma=0.1), _row("mi_budget", 22.0, 0.9, gamma=0.01)]
+    cmp = bench.equal_nfe(rows)
+    at_eb = [e for e in cmp if e["at"] == "entropy_bound"]
+    assert [e["nfe"] for e in at_eb] == [10.0, 20.0]  # 6x and 3x
+    e10, e20 = at_eb
+    assert e10["mi_budget_solve_interp"] is None and e10["ours_minus_ref"] is None  # below mi_budget's range
+    assert e10["mi_budget_nearest"]["nfe"] == 12.0 and not e10["nearest_within_tol"]  # 20% away
+    assert e20["mi_budget_solve_interp"] == pytest.approx(0.88)  # 0.8 + 0.1 * 8/10
+    assert e20["ours_minus_ref"] == pytest.approx(0.18) and e20["nearest_within_tol"]  # 22 vs 20: 10%
+    at_mi = [e for e in cmp if e["at"] == "mi_budget"]
+    assert [e["nfe"] for e in at_mi] == [12.0, 22.0]
+    assert at_mi[0]["entropy_bound_solve_interp"] == pytest.approx(0.54)
+    assert at_mi[0]["ours_minus_ref"] == pytest.approx(0.26)
+    assert [r["params"] for r in bench.sequential_match(rows, frac=0.4)] == [{"gamma": 0.01}]
+    assert bench.sequential_match(rows) == []  # 1/4 of 60 = 15: only gamma=0.1 (0.8 < 0.89)
+    with pytest.raises(ValueError, match="sequential"):
+        bench.equal_nfe(rows[1:])
+
+
+def test_bench_sudoku_cli_writes_rows_and_comparison(tmp_path, capsys):
+    from mdmi.estimator import Estimator, EstimatorConfig
+
+    torch.manual_seed(0)
+    MaskedTransformer(MDMConfig(d_model=32, n_layers=2, n_heads=2, grid=9)).save(tmp_path / "m")
+    Estimator(EstimatorConfig(d_hidden=32, width=16, rank=8)).save(tmp_path / "m" / "estimator")
+    pz = tmp_path / "p.txt"
+    main(["generate-puzzles", "--n", "6", "--givens", "60", "--seed", "3", "--out", str(pz)])
+    out = tmp_path / "b.json"
+    main(["bench", "sudoku", "--puzzles", str(pz), "--model", str(tmp_path / "m"), "--json", str(out),
+          "--selectors", "sequential,entropy_bound:gamma=0.001/10,mi_budget:gamma=0.001/10,topk:k=3"])
+    rows = json.loads(out.read_text())
+    assert [r["selector"] for r in rows] == ["sequential"] + ["entropy_bound"] * 2 + ["mi_budget"] * 2 + ["topk"]
+    assert all({"selector", "params", "solve_rate", "mean_nfe", "n", "seconds"} <= set(r) for r in rows)
+    assert rows[0]["mean_nfe"] == 21 and rows[-1]["mean_nfe"] == 7
+    assert out.with_suffix(".csv").read_text().count("\n") == len(rows) + 1
+    cmp = json.loads((tmp_path / "b_equal_nfe.json").read_text())
+    assert isinstance(cmp, list)
+    printed = capsys.readouterr().out
+    assert "equal NFE" in printed and "within 1 point of sequential" in printed
+
+
+def test_label_task_hmm(tmp_path):
+    main(["train", "hmm", "--out", str(tmp_path / "h"), "--length", "6", "--n-states", "3", "--n-symbols", "4",
+          "--d-model", "16", "--n-layers", "1", "--n-heads", "2", "--steps", "2", "--batch-size", "8"])
+    main(["label", "--model", str(tmp_path / "h"), "--task", "hmm", "--contexts", "6", "--shard-size", "3",
+          "--out", str(tmp_path / "lab")])
+    lab = load_labels(tmp_path / "lab")
+    assert lab["tokens"].shape == (6, 6) and int(lab["tokens"].max()) <= 4
+    MaskedTransformer(MDMConfig(d_model=16, n_layers=1, n_heads=2, grid=9)).save(tmp_path / "m0")
+    with pytest.raises(SystemExit, match="trained with 'mdmi train hmm'"):
+        main(["label", "--model", str(tmp_path / "m0"), "--task", "hmm",
+              "--contexts", "2", "--out", str(tmp_path / "lab2")])
