@@ -99,20 +99,27 @@ def parallel_error(model, x: torch.Tensor, S: list[int], samples: int = 256, gen
                          passes=passes, exact=exact)
 
 
-def selector_sets(model, x: torch.Tensor, selector, max_sets: int = 50, min_size: int = 2) -> list[tuple]:
-    """(context, S) pairs: the sets of size >= min_size a selector picks while decoding x (B, L)."""
+def selector_sets(model, x: torch.Tensor, selector, max_sets: int = 50, min_size: int = 2,
+                  generator: torch.Generator | None = None) -> list[tuple]:
+    """(context, S) pairs: the sets of size >= min_size a selector picks while decoding x (B, L).
+    The first ``max_sets`` in step order, or with ``generator`` a uniform sample of them all."""
     from .decode import decode, replay
 
     res = decode(model, x, selector, trace=True)
     sets = ((state, list(filled)) for _, state, filled in replay(x, res) if len(filled) >= min_size)
-    return list(itertools.islice(sets, max_sets))
+    if generator is None:
+        return list(itertools.islice(sets, max_sets))
+    sets = list(sets)
+    pick = torch.randperm(len(sets), generator=generator)[:max_sets].sort().values
+    return [sets[i] for i in pick.tolist()]
 
 
 def subadditivity_report(model, pairs: list[tuple], samples: int = 256, seed: int = 0, z: float = 2.0) -> dict:
     """Measure every (context, S); sub-additivity fails when TC exceeds the pairwise sum by
     more than ``z`` standard errors. Also how often TC exceeds the EB bound."""
     g = torch.Generator().manual_seed(seed)
-    rows = [parallel_error(model, x, S, samples, g) for x, S in pairs]
+    mi = exact_mi(model, torch.stack([x for x, _ in pairs])) if pairs else None  # one batched call
+    rows = [parallel_error(model, x, S, samples, g, mi.select(k)) for k, (x, S) in enumerate(pairs)]
     fails = [r for r in rows if r.tc - z * r.tc_stderr > r.pairwise_mi_sum]
     eb_fails = [r for r in rows if r.tc - z * r.tc_stderr > r.eb_bound]
     n = max(1, len(rows))

@@ -56,6 +56,13 @@ class MIResult:
     masked: torch.Tensor
     passes: torch.Tensor
 
+    def select(self, index) -> "MIResult":
+        """The result for some contexts: ``index`` an int (kept as a batch of one), a slice
+        or an index tensor."""
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        return MIResult(**{f: getattr(self, f)[index] for f in self.__dataclass_fields__})
+
 
 def truncation_bound(delta: float, n_values: int) -> float:
     """Upper bound (nats) on |I - I_delta| when the probed values of j hold >= 1 - delta of

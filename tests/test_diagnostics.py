@@ -1,6 +1,7 @@
 import itertools
 import math
 
+import pytest
 import torch
 
 from mdmi.diagnostics import parallel_error, selector_sets, subadditivity_report, total_correlation
@@ -73,3 +74,10 @@ def test_report_on_selector_sets():
     assert len(pairs) == 4 and all(len(S) == 3 for _, S in pairs)
     rep = subadditivity_report(m, pairs)
     assert rep["sets"] == 4 and 0 <= rep["failure_rate"] <= 1 and rep["mean_tc"] >= 0
+    # the report's batched exact_mi gives each set the same pairwise sum as one context at a time
+    for (x1, S), row in zip(pairs, rep["rows"]):
+        alone = parallel_error(m, x1, S, samples=8)
+        assert row["pairwise_mi_sum"] == pytest.approx(alone.pairwise_mi_sum, abs=1e-9)
+        assert row["eb_bound"] == pytest.approx(alone.eb_bound, abs=1e-9)
+    sample = selector_sets(m, x, make_selector("topk", k=3), max_sets=2, generator=torch.Generator().manual_seed(0))
+    assert len(sample) == 2 and all(any(torch.equal(a, b) and s == t for b, t in pairs) for a, s in sample)
