@@ -96,7 +96,9 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
     for name, params in tqdm(settings(selectors, sweep), desc="bench", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         r = sudoku.evaluate(model, puzzles, sel, batch_size=batch_size)
-        row = {"selector": name, "params": params, **{k: v for k, v in r.items() if k not in ("outputs", "solved")}}
+        row = {"selector": name, "params": params, **{k: v for k, v in r.items() if k not in ("outputs", "solved", "nfe")},
+               # per puzzle, for analyses by puzzle (benchmarks/sudoku_depth.py)
+               "solved_per_puzzle": "".join("1" if s else "0" for s in r["solved"]), "nfe_per_puzzle": r["nfe"]}
         if hasattr(getattr(sel, "pairwise", None), "extra_passes"):
             row["oracle_extra_passes_per_puzzle"] = sel.pairwise.extra_passes / len(puzzles)
         rows.append(row)

@@ -92,3 +92,37 @@ def test_same_unit():
     s = sudoku.same_unit()
     assert s.shape == (81, 81) and s.equal(s.T) and not s.diagonal().any()
     assert int(s[0].sum()) == 20
+
+
+def _depth_reference(cells):
+    """Singles depth written the plain way: candidate sets per cell, then units."""
+    g, rounds = list(cells), 0
+    units = [[r * 9 + k for k in range(9)] for r in range(9)] + [[k * 9 + c for k in range(9)] for c in range(9)]
+    units += [[(br * 3 + a) * 9 + bc * 3 + d for a in range(3) for d in range(3)] for br in range(3) for bc in range(3)]
+    while 0 in g:
+        cand = {i: set(range(1, 10)) - {g[j] for u in units if i in u for j in u} for i in range(81) if not g[i]}
+        fill = {i: next(iter(c)) for i, c in cand.items() if len(c) == 1}
+        for u in units:
+            for v in range(1, 10):
+                places = [i for i in u if i in cand and v in cand[i]]
+                if len(places) == 1:
+                    fill.setdefault(places[0], v)
+        if not fill:
+            return rounds, False
+        for i, v in fill.items():
+            g[i] = v
+        rounds += 1
+    return rounds, True
+
+
+def test_singles_depth():
+    p = sudoku.generate(1, 34, seed=5)[0]
+    full = sudoku.parse(p.solution)
+    assert sudoku.singles_depth(full) == (0, True)
+    one = full.copy()
+    one[40] = 0
+    assert sudoku.singles_depth(one) == (1, True)
+    assert sudoku.singles_depth([0] * 81) == (0, False)
+    for q in sudoku.generate(12, 26, seed=6):
+        cells = sudoku.parse(q.puzzle)
+        assert sudoku.singles_depth(cells) == _depth_reference(cells)
