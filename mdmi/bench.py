@@ -116,7 +116,7 @@ def print_table(rows: list[dict]) -> None:
         red = r.get("nfe_reduction_vs_sequential")
         p = ",".join(f"{k}={v}" for k, v in r["params"].items())
         print(f"{r['selector']:24s} {p:18s} {100 * r['solve_rate']:8.1f} {100 * lo:6.1f}-{100 * hi:5.1f} "
-              f"{r['mean_nfe']:7.2f} {red if red is None else round(red, 2):>7} {r['seconds']:7.1f} "
+              f"{r['mean_nfe']:7.2f} {'-' if red is None else f'{red:.2f}':>7} {r['seconds']:7.1f} "
               f"{r['puzzles_per_s']:7.1f}")
 
 

@@ -452,6 +452,13 @@ def cmd_bench_sudoku(args):
     estimator = Estimator.load(est_dir) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
+    _report_sudoku(rows, args.json, args.plot)
+
+
+def _report_sudoku(rows, json_path, plot_path):
+    """Table, equal-NFE comparison, sequential match; JSON/CSV/plot when json_path is given."""
+    from . import bench
+
     bench.print_table(rows)
     have = {r["selector"] for r in rows}
     cmp = None
@@ -463,13 +470,32 @@ def cmd_bench_sudoku(args):
         print(f"mi_budget within 1 point of sequential ({100 * s['solve_rate']:.1f}%) at <= 1/4 of its NFE "
               f"({s['mean_nfe'] / 4:.2f}): " + (", ".join(f"{r['params']} {100 * r['solve_rate']:.1f}% at "
                                                          f"{r['mean_nfe']:.2f}" for r in ok) or "none"))
-    if args.json:
-        bench.write(rows, args.json, args.plot)
+    if json_path:
+        bench.write(rows, json_path, plot_path)
         if cmp is not None:
-            side = Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json")
+            side = Path(json_path).with_name(Path(json_path).stem + "_equal_nfe.json")
             side.write_text(json.dumps(cmp, indent=2) + "\n")
-        print(f"wrote {args.json} (+ .csv{', _equal_nfe.json' if cmp is not None else ''})"
-              f"{' and ' + args.plot if args.plot else ''}")
+        print(f"wrote {json_path} (+ .csv{', _equal_nfe.json' if cmp is not None else ''})"
+              f"{' and ' + plot_path if plot_path else ''}")
+
+
+def cmd_bench_merge(args):
+    """Rows of several bench sudoku runs on the same puzzles, reported as one."""
+    rows, seen = [], set()
+    for f in args.inputs:
+        for r in json.loads(Path(f).read_text()):
+            key = (r["selector"], json.dumps(r["params"], sort_keys=True))
+            if key in seen:
+                raise ValueError(f"{f}: {r['selector']} {r['params']} appears in more than one input")
+            seen.add(key)
+            rows.append(r)
+    ns = {r["n"] for r in rows}
+    if len(ns) > 1:
+        raise ValueError(f"inputs were run on different puzzle counts {sorted(ns)}; merge runs on the same puzzles")
+    seq = [r for r in rows if r["selector"] == "sequential"]
+    for r in rows:
+        r["nfe_reduction_vs_sequential"] = seq[0]["mean_nfe"] / r["mean_nfe"] if seq else None
+    _report_sudoku(rows, args.json, args.plot)
 
 
 def cmd_bench_hmm(args):
@@ -586,6 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
     gpr.add_argument("--out", required=True)
     _add_decode_args(gpr)
     gpr.set_defaults(func=cmd_generate_protein, temperature=1.0)
+
+    bm = bsub.add_parser("merge", help="report several 'bench sudoku' JSON files on the same puzzles as one")
+    bm.add_argument("inputs", nargs="+")
+    bm.add_argument("--json")
+    bm.add_argument("--plot")
+    bm.set_defaults(func=cmd_bench_merge)
 
     bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
     bh.add_argument("--model", default=str(DEFAULT_SUDOKU.parent / "hmm"))

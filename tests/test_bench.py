@@ -73,6 +73,15 @@ def test_bench_sudoku_cli_writes_rows_and_comparison(tmp_path, capsys):
     assert isinstance(cmp, list)
     printed = capsys.readouterr().out
     assert "equal NFE" in printed and "within 1 point of sequential" in printed
+    # a second run merged with the first reports as one
+    main(["bench", "sudoku", "--puzzles", str(pz), "--model", str(tmp_path / "m"), "--json", str(tmp_path / "c.json"),
+          "--selectors", "threshold:tau=0.9"])
+    main(["bench", "merge", str(out), str(tmp_path / "c.json"), "--json", str(tmp_path / "all.json")])
+    merged = json.loads((tmp_path / "all.json").read_text())
+    assert [r["selector"] for r in merged][-1] == "threshold" and len(merged) == len(rows) + 1
+    assert merged[-1]["nfe_reduction_vs_sequential"] == pytest.approx(21 / merged[-1]["mean_nfe"])
+    with pytest.raises(SystemExit, match="more than one input"):
+        main(["bench", "merge", str(out), str(out)])
 
 
 def test_label_task_hmm(tmp_path):
