@@ -75,19 +75,36 @@ class Estimator(nn.Module):
         tv = torch.sigmoid(tv_logit) * pair
         return {"mi": mi, "tv": tv, "y": y * pair}
 
-    def raw(self, hidden, masked):
-        """(y, tv_logit): y = predicted log1p(MI/scale) >= 0, symmetric; tv_logit[b, j, i] for D[j->i]."""
+    def _features(self, hidden):
         a = self.ln(F.gelu(self.inp(hidden.float())))  # (B, L, width)
         a = a + F.gelu(self.mlp(a))
-        q, k = self.q(a), self.k(a)  # (B, L, rank)
-        c, e, f = self.bias(a).unbind(-1)  # (B, L) each
-        root = math.sqrt(self.config.rank)
-        s = (q * self.w) @ q.transpose(1, 2) / root + c[:, :, None] + c[:, None, :] + self.b  # (B, L, L)
-        t = k @ q.transpose(1, 2) / root + e[:, :, None] + f[:, None, :]  # t[b, j, i]: j -> i
-        return F.softplus(s), t
+        return a, self.q(a), self.bias(a).unbind(-1)  # features, q (B, L, rank), (c, e, f) each (B, L)
+
+    def _y(self, q, c):
+        s = (q * self.w) @ q.transpose(1, 2) / math.sqrt(self.config.rank) + c[:, :, None] + c[:, None, :] + self.b
+        return F.softplus(s)  # (B, L, L)
+
+    def _tv_logit(self, a, q, e, f):
+        return self.k(a) @ q.transpose(1, 2) / math.sqrt(self.config.rank) + e[:, :, None] + f[:, None, :]
+
+    def raw(self, hidden, masked):
+        """(y, tv_logit): y = predicted log1p(MI/scale) >= 0, symmetric; tv_logit[b, j, i] for D[j->i]."""
+        a, q, (c, e, f) = self._features(hidden)
+        return self._y(q, c), self._tv_logit(a, q, e, f)
+
+    def predict(self, hidden: torch.Tensor, masked: torch.Tensor, kind: str = "mi") -> torch.Tensor:
+        """One output, computing only what it needs: "mi" (nats) or "tv" (DEMASK influence).
+        This is what the decoder pays per step."""
+        a, q, (c, e, f) = self._features(hidden)
+        pair = self._pair_mask(masked)
+        if kind == "mi":
+            return self.config.scale * torch.expm1(self._y(q, c)) * pair
+        if kind == "tv":
+            return torch.sigmoid(self._tv_logit(a, q, e, f)) * pair
+        raise ValueError(f"kind must be 'mi' or 'tv', got {kind!r}")
 
     def mi(self, hidden, masked):
-        return self(hidden, masked)["mi"]
+        return self.predict(hidden, masked, "mi")
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         from safetensors.torch import save_file

@@ -28,6 +28,11 @@ def test_outputs_shape_symmetry_sign_zeros():
     obs = ~masked
     assert (mi[obs[:, :, None].expand_as(mi)] == 0).all() and (mi[obs[:, None, :].expand_as(mi)] == 0).all()
     assert (mi[:, 0, 1] > 0).all()
+    # predict computes one output alone, equal to the full forward's
+    assert torch.allclose(est.predict(h, masked, "mi"), mi) and torch.allclose(est.predict(h, masked, "tv"), tv)
+    assert torch.equal(est.mi(h, masked), est.predict(h, masked, "mi"))
+    with pytest.raises(ValueError, match="kind"):
+        est.predict(h, masked, "y")
 
 
 def test_save_load_round_trip(tmp_path):
