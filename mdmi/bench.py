@@ -33,7 +33,9 @@ HMM_SWEEPS = {
     "threshold": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
     "factor": [{"f": f} for f in (0.5, 1.0, 2.0, 4.0)],
     "entropy_bound": [{"gamma": g} for g in (0.3, 1.0, 3.0, 10.0, 30.0)],
-    "mi_budget": [{"gamma": g} for g in (1.0, 3.0, 10.0, 30.0, 100.0)],
+    # eta = 1 is the design's rule; eta = 0 charges dependence alone (see selectors/mi_budget.py)
+    "mi_budget": [{"gamma": g} for g in (1.0, 3.0, 5.0, 10.0, 30.0, 100.0)]
+    + [{"gamma": g, "eta": 0.0} for g in (0.03, 0.1, 0.3, 1.0, 3.0)],
     "dependency_bound": [{"tau": t} for t in (0.1, 0.3, 1.0, 3.0, 10.0)],
     "mi_budget_oracle": [{"gamma": g} for g in (3.0, 30.0)],
     "dependency_bound_oracle": [{"tau": t} for t in (0.3, 3.0)],
@@ -57,9 +59,17 @@ def build(name: str, params: dict, model, estimator):
     return make_selector(name, **params)
 
 
+def _number(v: str, spec: str):
+    try:
+        return int(v) if v.isdigit() else float(v)
+    except ValueError:
+        raise ValueError(f"knob values must be numbers, got {v!r} in {spec!r}") from None
+
+
 def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[tuple[str, dict]]:
     """(name, params) jobs: every knob value of each selector, or only its first one.
-    A selector may be given as ``name:knob=v1/v2/...`` to run those values instead."""
+    A selector may be given as ``name:knob=v1/v2/...`` to run those values instead, and
+    ``name:knob=v1/v2+other=v`` fixes further knobs."""
     sweeps = SWEEPS if sweeps is None else sweeps
     jobs = []
     for spec in selectors:
@@ -67,13 +77,17 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
         if name not in sweeps:
             raise ValueError(f"no sweep for selector {name!r}; known: {sorted(sweeps)}")
         if grid:
+            grid, *fixed = grid.split("+")
+            extra = {}
+            for f in fixed:
+                k, eq, v = f.partition("=")
+                if not eq or not v:
+                    raise ValueError(f"fixed knob must read +knob=v, got {f!r} in {spec!r}")
+                extra[k] = _number(v, spec)
             knob, eq, values = grid.partition("=")
             if not eq or not values:
                 raise ValueError(f"selector grid must read name:knob=v1/v2, got {spec!r}")
-            try:
-                jobs += [(name, {knob: int(v) if v.isdigit() else float(v)}) for v in values.split("/")]
-            except ValueError:
-                raise ValueError(f"knob values must be numbers, got {values!r} in {spec!r}") from None
+            jobs += [(name, {knob: _number(v, spec), **extra}) for v in values.split("/")]
         else:
             jobs += [(name, p) for p in (sweeps[name] if sweep else sweeps[name][:1])]
     return jobs

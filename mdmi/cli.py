@@ -596,7 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--model")
     bs.add_argument("--estimator", help="default: <model>/estimator when present")
     bs.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
-                    "name:knob=v1/v2 runs those knob values, e.g. mi_budget:gamma=0.01/0.05")
+                    "name:knob=v1/v2 runs those knob values, +knob=v fixes another, e.g. mi_budget:gamma=0.1/1+eta=0")
     bs.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
     bs.add_argument("--limit", type=int, default=0)
     bs.add_argument("--batch-size", type=int, default=256)

@@ -14,6 +14,10 @@ def test_settings_grid_and_errors():
     assert jobs == [("sequential", {}), ("topk", {"k": 2}), ("topk", {"k": 5}),
                     ("mi_budget", {"gamma": 0.01}), ("mi_budget", {"gamma": 0.001})]
     assert isinstance(jobs[1][1]["k"], int)
+    assert bench.settings(["mi_budget:gamma=1/2+eta=0"]) == [("mi_budget", {"gamma": 1, "eta": 0}),
+                                                              ("mi_budget", {"gamma": 2, "eta": 0})]
+    with pytest.raises(ValueError, match=r"\+knob=v"):
+        bench.settings(["mi_budget:gamma=1+eta"])
     assert bench.settings(["threshold"], sweep=False) == [("threshold", bench.SWEEPS["threshold"][0])]
     assert len(bench.settings(["entropy_bound"], sweeps=bench.HMM_SWEEPS)) == len(bench.HMM_SWEEPS["entropy_bound"])
     with pytest.raises(ValueError, match="no sweep"):

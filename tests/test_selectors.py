@@ -68,6 +68,7 @@ def _random_states(n=20, B=4, L=12, V=5, seed=0):
     (lambda v, I: make_selector("factor", f=v), "f", [0.01, 0.1, 0.5, 1.0, 3.0]),
     (lambda v, I: make_selector("entropy_bound", gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
     (lambda v, I: MIBudget(lambda s: I, gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
+    (lambda v, I: MIBudget(lambda s: I, gamma=v, eta=0.0), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
     (lambda v, I: DependencyBound(lambda s: I, tau=v), "tau", [0.0, 0.1, 0.5, 1.0, 5.0]),
 ])
 def test_looser_knob_never_takes_fewer_and_always_one(make, knob, values):
@@ -91,6 +92,10 @@ def test_mi_budget_charges_mutual_information():
     assert _idx(sel) == [0, 1]  # 2 would cost h + 10: over budget, the scan stops
     free = MIBudget(lambda s: torch.zeros_like(I), gamma=3 * h + 1e-9)(st)
     assert int(free.sum()) == 3
+    # eta = 0 charges dependence alone: no budget needed for independent positions
+    assert int(MIBudget(lambda s: torch.zeros_like(I), gamma=0.0, eta=0.0)(st).sum()) == 3
+    assert _idx(MIBudget(lambda s: I, gamma=9.0, eta=0.0)(st)) == [0, 1]  # 2 costs 10 > 9
+    assert int(MIBudget(lambda s: I, gamma=h, eta=1.0)(st).sum()) == 1  # the first costs h: nothing left
 
 
 def test_oracle_selectors_decode_and_count_extra_passes():

@@ -3,7 +3,13 @@ costs c_i = h_i + lambda * sum_{j in S} I_ij; take it if c_i <= B, then B -= c_i
 first candidate is always taken. The scan stops at the first candidate over budget (as the
 EB-sampler takes a prefix): then a larger gamma never takes fewer positions, which
 skipping over-budget candidates and scanning on would not guarantee. The pairwise I comes from the neural estimator on the
-same pass (``mi_budget``) or from exact_mi (``mi_budget_oracle``, extra passes counted)."""
+same pass (``mi_budget``) or from exact_mi (``mi_budget_oracle``, extra passes counted).
+
+``eta`` weighs the entropy term: c_i = eta * h_i + lambda * sum_{j in S} I_ij. The design's
+rule is eta = 1, right for greedy decoding, where a position's own uncertainty is an error
+risk. When sampling at temperature 1, filling S from the product of marginals costs
+exactly TC(S), which the pairwise MI sum bounds under sub-additivity; a position's own
+entropy is then no error, and eta = 0 charges dependence alone."""
 
 from __future__ import annotations
 
@@ -14,10 +20,10 @@ from .pairwise import EstimatorPairwise, ExactPairwise
 
 
 class MIBudget:
-    def __init__(self, pairwise, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy"):
-        if gamma < 0 or lam < 0:
-            raise ValueError(f"gamma and lam must be >= 0, got gamma={gamma}, lam={lam}")
-        self.pairwise, self.gamma, self.lam = pairwise, float(gamma), float(lam)
+    def __init__(self, pairwise, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", eta: float = 1.0):
+        if gamma < 0 or lam < 0 or eta < 0:
+            raise ValueError(f"gamma, lam and eta must be >= 0, got gamma={gamma}, lam={lam}, eta={eta}")
+        self.pairwise, self.gamma, self.lam, self.eta = pairwise, float(gamma), float(lam), float(eta)
         self.order = check_order(order)
         self.last = None  # the pairwise matrix of the last step, for traces
 
@@ -37,7 +43,7 @@ class MIBudget:
             valid = state.masked[rows, i] & open_
             if not valid.any():
                 break
-            c = h[rows, i] + self.lam * acc[rows, i]
+            c = self.eta * h[rows, i] + self.lam * acc[rows, i]
             take = valid & ((c <= budget) | (r == 0))
             open_ = take
             budget = budget - torch.where(take, c, torch.zeros_like(c))
@@ -46,12 +52,14 @@ class MIBudget:
         return sel
 
     def __repr__(self):
-        return f"MIBudget(gamma={self.gamma}, lam={self.lam}, order={self.order!r}, pairwise={type(self.pairwise).__name__})"
+        return (f"MIBudget(gamma={self.gamma}, lam={self.lam}, eta={self.eta}, order={self.order!r}, "
+                f"pairwise={type(self.pairwise).__name__})")
 
 
-def mi_budget(estimator, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy") -> MIBudget:
-    return MIBudget(EstimatorPairwise(estimator, "mi"), gamma, lam, order)
+def mi_budget(estimator, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", eta: float = 1.0) -> MIBudget:
+    return MIBudget(EstimatorPairwise(estimator, "mi"), gamma, lam, order, eta)
 
 
-def mi_budget_oracle(model, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", delta: float = 5e-5) -> MIBudget:
-    return MIBudget(ExactPairwise(model, "mi", delta), gamma, lam, order)
+def mi_budget_oracle(model, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", delta: float = 5e-5,
+                     eta: float = 1.0) -> MIBudget:
+    return MIBudget(ExactPairwise(model, "mi", delta), gamma, lam, order, eta)
