@@ -146,8 +146,9 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
               hi: float = 6.0, tol: float = 0.10) -> list[dict]:
     """Solve rates at equal mean NFE: one entry per sweep point of either selector whose NFE
     is ``lo``..``hi`` times fewer than sequential. Each gives the other selector's nearest
-    point (and whether its NFE is within ``tol``) and its solve rate interpolated linearly
-    in NFE at that point (None outside the other's measured range)."""
+    point (and whether its NFE is within ``tol``), its solve rate interpolated linearly
+    in NFE at that point (None outside the other's measured range), and whether some point
+    of the other curve dominates it (no more NFE, within ``tol``, and no lower solve rate)."""
     seq = [r for r in rows if r["selector"] == "sequential"]
     if not seq:
         raise ValueError("equal_nfe needs the sequential row (the NFE reference)")
@@ -167,6 +168,8 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
                         f"{there}_solve_interp": interp, f"{there}_nearest": {"params": near[2], "nfe": near[0],
                                                                               "solve": near[1]},
                         "nearest_within_tol": abs(near[0] - nfe) <= tol * nfe,
+                        # a point of the other curve with no more NFE (within tol) and a solve rate at least as high
+                        f"{there}_dominates": any(o[0] <= (1 + tol) * nfe and o[1] >= rate for o in other),
                         "ours_minus_ref": None if interp is None else mi_rate - eb_rate})
     return sorted(out, key=lambda e: e["nfe"])
 
@@ -174,15 +177,17 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
 def print_equal_nfe(cmp: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound") -> None:
     print(f"\nequal NFE, {ours} vs {ref} (points 2x-6x fewer NFE than sequential; "
           "the other curve interpolated linearly in NFE)")
-    print(f"{'point of':16s} {'params':14s} {'NFE':>6s} {'xfewer':>6s} {ours + ' %':>14s} {ref + ' %':>16s} {'diff':>6s}")
+    print(f"{'point of':16s} {'params':14s} {'NFE':>6s} {'xfewer':>6s} {ours + ' %':>14s} {ref + ' %':>16s} {'diff':>6s} "
+          f"{'dominated by other':>18s}")
     for e in cmp:
         a = e.get(f"{ours}_solve", e.get(f"{ours}_solve_interp"))
         b = e.get(f"{ref}_solve", e.get(f"{ref}_solve_interp"))
         f = lambda v: "   n/a" if v is None else f"{100 * v:6.1f}"  # noqa: E731
         p = ",".join(f"{k}={v}" for k, v in e["params"].items())
         d = e["ours_minus_ref"]
+        dom = next(v for k, v in e.items() if k.endswith("_dominates"))
         print(f"{e['at']:16s} {p:14s} {e['nfe']:6.2f} {e['reduction']:6.2f} {f(a):>14s} {f(b):>16s} "
-              f"{'n/a' if d is None else f'{100 * d:+.1f}':>6s}")
+              f"{'n/a' if d is None else f'{100 * d:+.1f}':>6s} {'yes' if dom else 'no':>18s}")
 
 
 def sequential_match(rows: list[dict], ours: str = "mi_budget", points: float = 0.01, frac: float = 0.25) -> list[dict]:

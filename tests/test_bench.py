@@ -45,6 +45,7 @@ def test_equal_nfe_interpolates_and_flags_tolerance():
     e10, e20 = at_eb
     assert e10["mi_budget_solve_interp"] is None and e10["ours_minus_ref"] is None  # below mi_budget's range
     assert e10["mi_budget_nearest"]["nfe"] == 12.0 and not e10["nearest_within_tol"]  # 20% away
+    assert not e10["mi_budget_dominates"] and e20["mi_budget_dominates"]  # mi 12 NFE 0.8 >= eb 20 NFE 0.7
     assert e20["mi_budget_solve_interp"] == pytest.approx(0.88)  # 0.8 + 0.1 * 8/10
     assert e20["ours_minus_ref"] == pytest.approx(0.18) and e20["nearest_within_tol"]  # 22 vs 20: 10%
     at_mi = [e for e in cmp if e["at"] == "mi_budget"]
