@@ -380,8 +380,12 @@ def cmd_mi(args):
     est_dir = _default_estimator(args.estimator, model_dir)
     pred = None
     if est_dir:
+        from .interface import allowed_tokens, masked_log_probs
+
         with torch.no_grad():
-            pred = Estimator.load(est_dir)(model(x).hidden, res.masked)["mi"][0].double()
+            out = model(x)
+            pred = Estimator.load(est_dir).predict(out.hidden, res.masked, "mi",
+                                                   log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
     masked = res.masked[0].nonzero().squeeze(1)
     if len(masked) < 2:
         raise ValueError("the puzzle needs at least two blanks for pairwise MI")

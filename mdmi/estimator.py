@@ -39,6 +39,7 @@ class EstimatorConfig:
     width: int = 96  # per-position feature width
     rank: int = 64  # rank of the pairwise bilinear forms: expressiveness vs. O(L^2 rank) cost
     scale: float = 0.01  # nats; target y = log1p(MI / scale)
+    prob_features: bool = False  # also read each position's entropy and top probabilities from the same pass
 
     def __post_init__(self):
         for k in ("d_hidden", "width", "rank"):
@@ -48,9 +49,25 @@ class EstimatorConfig:
             raise ValueError(f"scale must be > 0, got {self.scale}")
 
 
+N_PROB_FEATURES = 4
+
+
+def prob_features(log_probs: torch.Tensor) -> torch.Tensor:
+    """(B, L, 4) cheap per-position features of the pass's marginals (log-probs over the
+    allowed tokens, -inf allowed): entropy H, log(H + 1e-8), max p, log(1 - max p + 1e-8).
+    The logs resolve the near-certain positions, where MI <= H is tiny."""
+    lp = log_probs.float()
+    p = lp.exp()
+    h = -(p * lp.masked_fill(p == 0, 0.0)).sum(-1).clamp_min(0)
+    top = p.max(-1).values
+    return torch.stack([h, torch.log(h + 1e-8), top, torch.log((1 - top).clamp_min(0) + 1e-8)], -1)
+
+
 class Estimator(nn.Module):
-    """``estimator(hidden (B, L, D), masked (B, L) bool) -> {"mi": (B, L, L), "tv": (B, L, L)}``;
-    ``estimator.mi(hidden, masked)`` returns the MI matrix alone (nats)."""
+    """``estimator(hidden (B, L, D), masked (B, L) bool[, log_probs (B, L, V)]) ->
+    {"mi": (B, L, L), "tv": (B, L, L)}``; ``estimator.predict(hidden, masked, "mi")`` returns
+    one output alone. ``log_probs`` (the same pass's marginals) is needed when the config
+    has ``prob_features``."""
 
     def __init__(self, cfg: EstimatorConfig):
         super().__init__()
@@ -62,21 +79,35 @@ class Estimator(nn.Module):
         self.k = nn.Linear(cfg.width, cfg.rank)
         self.w = nn.Parameter(torch.ones(cfg.rank))
         self.bias = nn.Linear(cfg.width, 3)  # c_i (MI), e_j and f_i (influence)
+        self.feat = nn.Linear(N_PROB_FEATURES, cfg.width) if cfg.prob_features else None
         self.b = nn.Parameter(torch.zeros(()))
 
     def _pair_mask(self, masked):
         L = masked.shape[1]
         return masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool, device=masked.device)
 
-    def forward(self, hidden: torch.Tensor, masked: torch.Tensor) -> dict:
-        y, tv_logit = self.raw(hidden, masked)
+    def forward(self, hidden: torch.Tensor, masked: torch.Tensor, log_probs: torch.Tensor | None = None) -> dict:
+        y, tv_logit = self.raw(hidden, masked, self.features_of(log_probs))
         pair = self._pair_mask(masked)
         mi = self.config.scale * torch.expm1(y) * pair
         tv = torch.sigmoid(tv_logit) * pair
         return {"mi": mi, "tv": tv, "y": y * pair}
 
-    def _features(self, hidden):
-        a = self.ln(F.gelu(self.inp(hidden.float())))  # (B, L, width)
+    def features_of(self, log_probs):
+        """The per-position features this head reads from ``log_probs`` (None if it reads none)."""
+        if self.feat is None:
+            return None
+        if log_probs is None:
+            raise ValueError("this estimator was trained with prob_features: pass log_probs (the same pass's marginals)")
+        return prob_features(log_probs)
+
+    def _features(self, hidden, feats=None):
+        z = self.inp(hidden.float())
+        if self.feat is not None:
+            if feats is None:
+                raise ValueError("this estimator was trained with prob_features: pass log_probs (the same pass's marginals)")
+            z = z + self.feat(feats.float())
+        a = self.ln(F.gelu(z))  # (B, L, width)
         a = a + F.gelu(self.mlp(a))
         return a, self.q(a), self.bias(a).unbind(-1)  # features, q (B, L, rank), (c, e, f) each (B, L)
 
@@ -87,15 +118,18 @@ class Estimator(nn.Module):
     def _tv_logit(self, a, q, e, f):
         return self.k(a) @ q.transpose(1, 2) / math.sqrt(self.config.rank) + e[:, :, None] + f[:, None, :]
 
-    def raw(self, hidden, masked):
-        """(y, tv_logit): y = predicted log1p(MI/scale) >= 0, symmetric; tv_logit[b, j, i] for D[j->i]."""
-        a, q, (c, e, f) = self._features(hidden)
+    def raw(self, hidden, masked, feats=None):
+        """(y, tv_logit): y = predicted log1p(MI/scale) >= 0, symmetric; tv_logit[b, j, i] for D[j->i].
+        ``feats``: :func:`prob_features` of the pass, when the config reads them."""
+        a, q, (c, e, f) = self._features(hidden, feats)
         return self._y(q, c), self._tv_logit(a, q, e, f)
 
-    def predict(self, hidden: torch.Tensor, masked: torch.Tensor, kind: str = "mi") -> torch.Tensor:
+    def predict(self, hidden: torch.Tensor, masked: torch.Tensor, kind: str = "mi",
+                log_probs: torch.Tensor | None = None, feats: torch.Tensor | None = None) -> torch.Tensor:
         """One output, computing only what it needs: "mi" (nats) or "tv" (DEMASK influence).
-        This is what the decoder pays per step."""
-        a, q, (c, e, f) = self._features(hidden)
+        This is what the decoder pays per step. ``feats``: precomputed :func:`prob_features`
+        instead of ``log_probs``."""
+        a, q, (c, e, f) = self._features(hidden, feats if feats is not None else self.features_of(log_probs))
         pair = self._pair_mask(masked)
         if kind == "mi":
             return self.config.scale * torch.expm1(self._y(q, c)) * pair
@@ -103,8 +137,8 @@ class Estimator(nn.Module):
             return torch.sigmoid(self._tv_logit(a, q, e, f)) * pair
         raise ValueError(f"kind must be 'mi' or 'tv', got {kind!r}")
 
-    def mi(self, hidden, masked):
-        return self.predict(hidden, masked, "mi")
+    def mi(self, hidden, masked, log_probs=None):
+        return self.predict(hidden, masked, "mi", log_probs)
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         from safetensors.torch import save_file

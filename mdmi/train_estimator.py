@@ -47,17 +47,26 @@ def split_contexts(n: int, frac: float, seed: int) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def hidden_states(model, tokens: torch.Tensor, batch_size: int = 256, progress: bool = False) -> torch.Tensor:
-    """(N, L, D) final hidden states of the frozen model, one pass per context."""
+def hidden_states(model, tokens: torch.Tensor, batch_size: int = 256, progress: bool = False,
+                  features: bool = False):
+    """(N, L, D) final hidden states of the frozen model, one pass per context; with
+    ``features`` also the (N, L, 4) :func:`mdmi.estimator.prob_features` of the same passes
+    (else None): returns (hidden, feats)."""
     from tqdm import tqdm
 
-    out = []
+    from .estimator import prob_features
+    from .interface import allowed_tokens, masked_log_probs
+
+    out, feats = [], []
+    allow = allowed_tokens(model)
     for s in tqdm(range(0, len(tokens), batch_size), desc="hidden states", disable=not progress):
-        h = model(tokens[s: s + batch_size]).hidden
-        if h is None:
+        o = model(tokens[s: s + batch_size])
+        if o.hidden is None:
             raise ValueError("the model returns no hidden states; the estimator needs them")
-        out.append(h.float())
-    return torch.cat(out)
+        out.append(o.hidden.float())
+        if features:
+            feats.append(prob_features(masked_log_probs(o.logits, allow)))
+    return torch.cat(out), (torch.cat(feats) if features else None)
 
 
 def targets(labels: dict, scale: float) -> dict:
@@ -78,8 +87,8 @@ class _Raw(torch.nn.Module):
         super().__init__()
         self.est = est
 
-    def forward(self, hidden, masked):
-        return self.est.raw(hidden, masked)
+    def forward(self, hidden, masked, feats=None):
+        return self.est.raw(hidden, masked, feats)
 
 
 def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorTrainConfig, out: str | Path,
@@ -92,7 +101,8 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
     N = len(labels["tokens"])
     tr, ho = split_contexts(N, tcfg.heldout_frac, tcfg.seed)
     t = targets(labels, ecfg.scale)
-    hidden = hidden_states(model, labels["tokens"], progress=progress and rank == 0)
+    hidden, feats = hidden_states(model, labels["tokens"], progress=progress and rank == 0,
+                                  features=ecfg.prob_features)
     if hidden.shape[-1] != ecfg.d_hidden:
         raise ValueError(f"EstimatorConfig.d_hidden={ecfg.d_hidden} but the model's hidden width is {hidden.shape[-1]}")
     est = Estimator(ecfg)
@@ -111,7 +121,7 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
             tot = totm = 0.0
             for s in range(0, len(ho), 256):
                 idx = ho[s: s + 256]
-                loss, mse = _loss(est, hidden, t, idx, tcfg.tv_weight)
+                loss, mse = _loss(est, hidden, feats, t, idx, tcfg.tv_weight)
                 tot += loss.item() * len(idx)
                 totm += mse.item() * len(idx)
             return tot / len(ho), totm / len(ho)
@@ -125,7 +135,7 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
         for s in bar:
             batch = perm[s * tcfg.batch_size: (s + 1) * tcfg.batch_size]
             idx = batch[rank::world] if len(batch) >= world else batch
-            y, tv_logit = net(hidden[idx], t["masked"][idx])
+            y, tv_logit = net(hidden[idx], t["masked"][idx], None if feats is None else feats[idx])
             loss, _ = _pair_losses(y, tv_logit, t, idx, tcfg.tv_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -163,8 +173,8 @@ def _pair_losses(y, tv_logit, t, idx, tv_weight):
     return mse + tv_weight * bce, mse
 
 
-def _loss(est, hidden, t, idx, tv_weight):
-    y, tv_logit = est.raw(hidden[idx], t["masked"][idx])
+def _loss(est, hidden, feats, t, idx, tv_weight):
+    y, tv_logit = est.raw(hidden[idx], t["masked"][idx], None if feats is None else feats[idx])
     return _pair_losses(y, tv_logit, t, idx, tv_weight)
 
 
@@ -185,8 +195,9 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
         idx = torch.arange(len(labels["tokens"]))
     sub = {k: v[idx] for k, v in labels.items()}
     t = targets(sub, est.config.scale)
-    hidden = hidden_states(model, sub["tokens"])
-    pred = torch.cat([est(hidden[s: s + 256], t["masked"][s: s + 256])["mi"] for s in range(0, len(idx), 256)])
+    hidden, feats = hidden_states(model, sub["tokens"], features=est.config.prob_features)
+    pred = torch.cat([est.predict(hidden[s: s + 256], t["masked"][s: s + 256], "mi",
+                                  feats=None if feats is None else feats[s: s + 256]) for s in range(0, len(idx), 256)])
     L = pred.shape[1]
     upper = torch.ones(L, L, dtype=torch.bool).triu(1)
     pair = t["pair"] & upper  # (N, L, L)

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -48,6 +49,24 @@ def test_save_load_round_trip(tmp_path):
         Estimator.load(tmp_path / "e")
 
 
+def test_prob_features_path():
+    from mdmi.estimator import prob_features
+
+    lp = torch.log_softmax(torch.randn(2, 6, 5) * 3, -1)
+    lp[0, 0] = torch.tensor([0.0] + [float("-inf")] * 4)  # a certain position: H = 0, max p = 1
+    f = prob_features(lp)
+    assert f.shape == (2, 6, 4) and torch.isfinite(f).all()
+    assert f[0, 0, 0] == 0 and f[0, 0, 2] == 1 and f[0, 0, 1] == pytest.approx(math.log(1e-8))
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4, prob_features=True))
+    h, m = torch.randn(2, 6, 16), torch.rand(2, 6) < 0.7
+    out = est(h, m, lp)
+    assert torch.allclose(out["mi"], out["mi"].transpose(1, 2)) and (out["mi"] >= 0).all()
+    assert torch.allclose(est.predict(h, m, "mi", log_probs=lp), out["mi"])
+    assert torch.allclose(est.predict(h, m, "mi", feats=f), out["mi"])
+    with pytest.raises(ValueError, match="pass log_probs"):
+        est(h, m)
+
+
 @pytest.fixture(scope="module")
 def tiny_labels(tmp_path_factory):
     root = tmp_path_factory.mktemp("est")
@@ -74,6 +93,19 @@ def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
     res = evaluate_estimator(est, model, labels, ho)
     assert res["overall"]["pairs"] > 0 and -1 <= res["overall"]["spearman"] <= 1
     assert "eps=0.01" in res["overall"]
+    # the same with the probability features, through a decoder step
+    ecfg = EstimatorConfig(d_hidden=32, width=16, rank=8, prob_features=True)
+    s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
+                                                                  patience=15), tmp_path / "f", progress=False)
+    h = [r["heldout_loss"] for r in s["history"]]
+    assert min(h) < 0.7 * h[0]
+    est = Estimator.load(tmp_path / "f")
+    assert est.config.prob_features and evaluate_estimator(est, model, labels, ho)["overall"]["pairs"] > 0
+    from mdmi import decode, make_selector
+
+    x = labels["tokens"][:3]
+    res = decode(model, x, make_selector("mi_budget", estimator=est, gamma=0.5))
+    assert not (res.tokens == model.mask_id).any()
 
 
 def test_ddp_two_ranks(tiny_labels, tmp_path):

@@ -26,7 +26,7 @@ class EstimatorPairwise:
         if state.hidden is None:
             raise ValueError("this selector needs the model's hidden states (ModelOutput.hidden is None)")
         if hasattr(self.estimator, "predict"):  # an mdmi.Estimator: compute only this output
-            return self.estimator.predict(state.hidden, state.masked, self.kind).double()
+            return self.estimator.predict(state.hidden, state.masked, self.kind, log_probs=state.log_probs).double()
         out = self.estimator(state.hidden, state.masked)
         if isinstance(out, dict):
             out = out[self.kind]
