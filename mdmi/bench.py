@@ -22,7 +22,7 @@ SWEEPS = {
     "threshold": [{"tau": t} for t in (0.999, 0.99, 0.95, 0.9, 0.8, 0.7, 0.5)],
     "factor": [{"f": f} for f in (0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)],
     "entropy_bound": [{"gamma": g} for g in (1e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
-    "mi_budget": [{"gamma": g} for g in (1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget": [{"gamma": g} for g in (1e-3, 3e-3, 0.01, 0.03, 0.05, 0.1, 0.3, 0.5, 1.0, 3.0)],
     "dependency_bound": [{"tau": t} for t in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
     "mi_budget_oracle": [{"gamma": g} for g in (0.01, 0.1)],
     "dependency_bound_oracle": [{"tau": t} for t in (0.1, 1.0)],
