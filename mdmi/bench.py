@@ -226,7 +226,8 @@ def pareto_plot(rows: list[dict], path: str | Path) -> None:
     for name in dict.fromkeys(r["selector"] for r in rows):
         pts = sorted((r["mean_nfe"], 100 * r["solve_rate"]) for r in rows if r["selector"] == name)
         ax.plot(*zip(*pts), "o-" if len(pts) > 1 else "k*", label=name, ms=4 if len(pts) > 1 else 10)
-    ax.set_xlabel("mean NFE (model passes per puzzle)")
+    ax.set_xscale("log")
+    ax.set_xlabel("mean NFE (model passes per puzzle, log scale)")
     ax.set_ylabel("solve rate (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)

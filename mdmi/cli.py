@@ -496,6 +496,8 @@ def cmd_bench_merge(args):
     ns = {r["n"] for r in rows}
     if len(ns) > 1:
         raise ValueError(f"inputs were run on different puzzle counts {sorted(ns)}; merge runs on the same puzzles")
+    first = {name: k for k, name in reversed(list(enumerate(r["selector"] for r in rows)))}
+    rows.sort(key=lambda r: first[r["selector"]])  # stable: each selector's rows together, in input order
     seq = [r for r in rows if r["selector"] == "sequential"]
     for r in rows:
         r["nfe_reduction_vs_sequential"] = seq[0]["mean_nfe"] / r["mean_nfe"] if seq else None
