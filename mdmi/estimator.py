@@ -56,10 +56,11 @@ def prob_features(log_probs: torch.Tensor) -> torch.Tensor:
     """(B, L, 4) cheap per-position features of the pass's marginals (log-probs over the
     allowed tokens, -inf allowed): entropy H, log(H + 1e-8), max p, log(1 - max p + 1e-8).
     The logs resolve the near-certain positions, where MI <= H is tiny."""
+    from .mi import entropy
+
     lp = log_probs.float()
-    p = lp.exp()
-    h = -(p * lp.masked_fill(p == 0, 0.0)).sum(-1).clamp_min(0)
-    top = p.max(-1).values
+    h = entropy(lp).clamp_min(0)
+    top = lp.exp().max(-1).values
     return torch.stack([h, torch.log(h + 1e-8), top, torch.log((1 - top).clamp_min(0) + 1e-8)], -1)
 
 
