@@ -116,9 +116,19 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
         if hasattr(getattr(sel, "pairwise", None), "extra_passes"):
             row["oracle_extra_passes_per_puzzle"] = sel.pairwise.extra_passes / len(puzzles)
         rows.append(row)
-    seq = [r for r in rows if r["selector"] == "sequential"]
+    return add_reduction(rows)
+
+
+def sequential_row(rows: list[dict]) -> dict | None:
+    """The sequential row (the NFE and quality reference), or None."""
+    return next((r for r in rows if r["selector"] == "sequential"), None)
+
+
+def add_reduction(rows: list[dict]) -> list[dict]:
+    """Set each row's ``nfe_reduction_vs_sequential`` (None without a sequential row)."""
+    seq = sequential_row(rows)
     for r in rows:
-        r["nfe_reduction_vs_sequential"] = seq[0]["mean_nfe"] / r["mean_nfe"] if seq else None
+        r["nfe_reduction_vs_sequential"] = seq["mean_nfe"] / r["mean_nfe"] if seq else None
     return rows
 
 
@@ -149,10 +159,10 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
     point (and whether its NFE is within ``tol``), its solve rate interpolated linearly
     in NFE at that point (None outside the other's measured range), and whether some point
     of the other curve dominates it (no more NFE, within ``tol``, and no lower solve rate)."""
-    seq = [r for r in rows if r["selector"] == "sequential"]
-    if not seq:
+    seq = sequential_row(rows)
+    if seq is None:
         raise ValueError("equal_nfe needs the sequential row (the NFE reference)")
-    s_nfe = seq[0]["mean_nfe"]
+    s_nfe = seq["mean_nfe"]
     curves = {n: sorted((r["mean_nfe"], r["solve_rate"], r["params"]) for r in rows if r["selector"] == n)
               for n in (ours, ref)}
     out = []
@@ -163,14 +173,14 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
                 continue
             near = min(other, key=lambda o: abs(o[0] - nfe))
             interp = _interp([(o[0], o[1]) for o in other], nfe)
-            mi_rate, eb_rate = (interp, rate) if here == ref else (rate, interp)
+            ours_rate, ref_rate = (interp, rate) if here == ref else (rate, interp)
             out.append({"at": here, "params": params, "nfe": nfe, "reduction": s_nfe / nfe, f"{here}_solve": rate,
                         f"{there}_solve_interp": interp, f"{there}_nearest": {"params": near[2], "nfe": near[0],
                                                                               "solve": near[1]},
                         "nearest_within_tol": abs(near[0] - nfe) <= tol * nfe,
                         # a point of the other curve with no more NFE (within tol) and a solve rate at least as high
                         f"{there}_dominates": any(o[0] <= (1 + tol) * nfe and o[1] >= rate for o in other),
-                        "ours_minus_ref": None if interp is None else mi_rate - eb_rate})
+                        "ours_minus_ref": None if interp is None else ours_rate - ref_rate})
     return sorted(out, key=lambda e: e["nfe"])
 
 
@@ -192,10 +202,9 @@ def print_equal_nfe(cmp: list[dict], ours: str = "mi_budget", ref: str = "entrop
 
 def sequential_match(rows: list[dict], ours: str = "mi_budget", points: float = 0.01, frac: float = 0.25) -> list[dict]:
     """The ``ours`` settings within ``points`` of sequential's solve rate at <= ``frac`` of its NFE."""
-    seq = [r for r in rows if r["selector"] == "sequential"]
-    if not seq:
+    s = sequential_row(rows)
+    if s is None:
         return []
-    s = seq[0]
     return [r for r in rows if r["selector"] == ours and r["solve_rate"] >= s["solve_rate"] - points
             and r["mean_nfe"] <= frac * s["mean_nfe"]]
 

@@ -469,7 +469,7 @@ def _report_sudoku(rows, json_path, plot_path):
     if {"sequential", "mi_budget", "entropy_bound"} <= have:
         cmp = bench.equal_nfe(rows)
         bench.print_equal_nfe(cmp)
-        s = next(r for r in rows if r["selector"] == "sequential")
+        s = bench.sequential_row(rows)
         ok = bench.sequential_match(rows)
         print(f"mi_budget within 1 point of sequential ({100 * s['solve_rate']:.1f}%) at <= 1/4 of its NFE "
               f"({s['mean_nfe'] / 4:.2f}): " + (", ".join(f"{r['params']} {100 * r['solve_rate']:.1f}% at "
@@ -485,6 +485,8 @@ def _report_sudoku(rows, json_path, plot_path):
 
 def cmd_bench_merge(args):
     """Rows of several bench sudoku runs on the same puzzles, reported as one."""
+    from . import bench
+
     rows, seen = [], set()
     for f in args.inputs:
         for r in json.loads(Path(f).read_text()):
@@ -498,10 +500,7 @@ def cmd_bench_merge(args):
         raise ValueError(f"inputs were run on different puzzle counts {sorted(ns)}; merge runs on the same puzzles")
     first = {name: k for k, name in reversed(list(enumerate(r["selector"] for r in rows)))}
     rows.sort(key=lambda r: first[r["selector"]])  # stable: each selector's rows together, in input order
-    seq = [r for r in rows if r["selector"] == "sequential"]
-    for r in rows:
-        r["nfe_reduction_vs_sequential"] = seq[0]["mean_nfe"] / r["mean_nfe"] if seq else None
-    _report_sudoku(rows, args.json, args.plot)
+    _report_sudoku(bench.add_reduction(rows), args.json, args.plot)
 
 
 def cmd_bench_hmm(args):

@@ -95,12 +95,9 @@ class Estimator(nn.Module):
         return {"mi": mi, "tv": tv, "y": y * pair}
 
     def features_of(self, log_probs):
-        """The per-position features this head reads from ``log_probs`` (None if it reads none)."""
-        if self.feat is None:
-            return None
-        if log_probs is None:
-            raise ValueError("this estimator was trained with prob_features: pass log_probs (the same pass's marginals)")
-        return prob_features(log_probs)
+        """The per-position features this head reads from ``log_probs`` (None if it reads
+        none or none were given; :meth:`_features` then says what is missing)."""
+        return None if self.feat is None or log_probs is None else prob_features(log_probs)
 
     def _features(self, hidden, feats=None):
         z = self.inp(hidden.float())

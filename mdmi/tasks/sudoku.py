@@ -24,6 +24,7 @@ BOX = [(i // 27) * 3 + (i % 9) // 3 for i in range(N)]
 _POPCOUNT = [bin(m).count("1") for m in range(1 << 10)]
 _DIGITS = [[d for d in range(1, 10) if m >> d & 1] for m in range(1 << 10)]
 _ALL = 0b1111111110  # bits 1..9
+UNITS = [[i for i in range(N) if key[i] == u] for key in (ROW, COL, BOX) for u in range(9)]  # 27 units of 9 cells
 
 
 def same_unit() -> torch.Tensor:
@@ -215,7 +216,6 @@ def singles_depth(cells: list[int]) -> tuple[int, bool]:
     is False when a round finds none and blanks remain. A decoder that fills only cells the
     givens force needs at least ``rounds`` model passes on a puzzle solved this way."""
     cells = list(cells)
-    units = [[i for i in range(N) if key[i] == u] for key in (ROW, COL, BOX) for u in range(9)]
     rounds = 0
     while 0 in cells:
         rows, cols, boxes = [0] * 9, [0] * 9, [0] * 9
@@ -226,7 +226,7 @@ def singles_depth(cells: list[int]) -> tuple[int, bool]:
                 boxes[BOX[i]] |= 1 << d
         cand = {i: _ALL & ~(rows[ROW[i]] | cols[COL[i]] | boxes[BOX[i]]) for i in range(N) if not cells[i]}
         fill = {i: _DIGITS[m][0] for i, m in cand.items() if _POPCOUNT[m] == 1}
-        for unit in units:
+        for unit in UNITS:
             for d in range(1, 10):
                 places = [i for i in unit if i in cand and cand[i] >> d & 1]
                 if len(places) == 1:
