@@ -348,6 +348,9 @@ def cmd_eval_estimator(args):
     if same is not None:
         print(f"structure AUC (same row/col/box vs other): predicted {res['structure_auc_predicted']:.4f}, "
               f"exact labels {res['structure_auc_exact']:.4f}")
+        for floor, a in res.get("structure_auc_uncertain", {}).items():
+            print(f"  both cells' entropy > {floor} nats ({a['pairs']} pairs): predicted {a['predicted']:.4f}, "
+                  f"exact labels {a['exact']:.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
 

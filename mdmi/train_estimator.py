@@ -189,7 +189,7 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
     precision/recall/F1 of the decision MI > eps, overall and by mask ratio. With
     ``same_unit`` (L, L) bool, the AUC of telling those pairs from the rest by predicted
     and by exact MI."""
-    from .stats import auc, pearson, precision_recall_f1, spearman
+    from .stats import pearson, precision_recall_f1, spearman
 
     if idx is None:
         idx = torch.arange(len(labels["tokens"]))
@@ -218,7 +218,31 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
         in_bin = (ratio >= lo) & (ratio < hi)
         res["by_mask_ratio"][f"{lo:.2f}-{min(hi, 1):.2f}"] = figures(pair & in_bin[:, None, None])
     if same_unit is not None:
-        pos = same_unit[None].expand_as(pair)[pair]
-        res["structure_auc_predicted"] = auc(pred[pair], pos)
-        res["structure_auc_exact"] = auc(t["mi"][pair], pos)
+        res.update(structure_aucs(pred, t["mi"], pair, same_unit, sub.get("entropy")))
+    return res
+
+
+ENTROPY_FLOORS = (0.01, 0.1, 0.5)  # nats; see structure_aucs
+
+
+def structure_aucs(pred, exact, pair, same_unit, entropy=None, floors=ENTROPY_FLOORS) -> dict:
+    """AUC of telling same-unit pairs (``same_unit`` (L, L) bool) from the rest among the
+    ``pair`` (N, L, L) entries, by predicted and by exact MI, pooled over contexts.
+
+    A cell the model already knows (entropy ~ 0) has MI ~ 0 with every cell, its own row,
+    column and box included, so its same-unit pairs are negatives by any faithful MI and cap
+    the AUC well below 1. With ``entropy`` (N, L) of the model's base pass, the AUC is also
+    reported on pairs whose two cells both have entropy > each floor
+    (``structure_auc_uncertain``)."""
+    from .stats import auc
+
+    pos = same_unit[None].expand_as(pair)
+    res = {"structure_auc_predicted": auc(pred[pair], pos[pair]), "structure_auc_exact": auc(exact[pair], pos[pair])}
+    if entropy is not None:
+        res["structure_auc_uncertain"] = {}
+        for floor in floors:
+            unsure = entropy > floor
+            sel = pair & unsure[:, :, None] & unsure[:, None, :]
+            res["structure_auc_uncertain"][f"{floor:g}"] = {
+                "pairs": int(sel.sum()), "predicted": auc(pred[sel], pos[sel]), "exact": auc(exact[sel], pos[sel])}
     return res

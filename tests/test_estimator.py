@@ -123,3 +123,21 @@ def test_ddp_two_ranks(tiny_labels, tmp_path):
           "--labels", str(root / "labels"), "--json", str(tmp_path / "r.json")])
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["contexts"] == 5 and "structure_auc_predicted" in r  # the held-out split (10% of 48)
+    assert set(r["structure_auc_uncertain"]) == {"0.01", "0.1", "0.5"}
+
+
+def test_structure_aucs_entropy_floor():
+    """Same-unit pairs score high unless one cell is already known (entropy 0, MI 0): the
+    pooled AUC is below 1, the AUC among uncertain cells is exactly 1."""
+    from mdmi.train_estimator import structure_aucs
+
+    L = 4
+    same = torch.tensor([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=torch.bool)
+    ent = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # cell 3 is known
+    mi = torch.where(same, 1.0, 0.1)[None].clone()
+    mi[0, 3, :] = mi[0, :, 3] = 0.0  # a known cell has MI 0 with everything, its unit included
+    pair = ~torch.eye(L, dtype=torch.bool)[None]
+    r = structure_aucs(mi, mi, pair, same, ent)
+    assert r["structure_auc_exact"] == r["structure_auc_predicted"] < 1
+    u = r["structure_auc_uncertain"]["0.1"]
+    assert u["exact"] == 1.0 and u["pairs"] == 6
