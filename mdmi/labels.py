@@ -21,7 +21,7 @@ import torch
 
 from .decode import decode, replay
 from .interface import free_positions, scorable
-from .mi import DEFAULT_DELTA, exact_mi
+from .mi import DEFAULT_DELTA, PROBE_BATCH, exact_mi
 from .selectors import make_selector
 
 MANIFEST = "manifest.json"
@@ -35,7 +35,7 @@ class LabelConfig:
     decode_frac: float = 0.5  # fraction of contexts taken from decoding trajectories
     min_masked: int = 2  # contexts need at least one masked pair
     delta: float = DEFAULT_DELTA  # exact_mi truncation (see mdmi.mi.truncation_bound)
-    batch_size: int = 256  # probe sequences per model call
+    batch_size: int = PROBE_BATCH  # probe sequences per model call (speed only: not part of the spec)
     seed: int = 0  # shard k uses seed (seed, k)
     store_hidden: bool = False  # hidden states are cheap to recompute; store only if asked
 
@@ -138,10 +138,12 @@ def write_labels(model, sample_clean: Callable, cfg: LabelConfig, out: str | Pat
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    spec = {**spec, "label_config": asdict(cfg)}
+    # batch_size changes speed, not the labels: a rerun may use another one
+    spec = {**spec, "label_config": {k: v for k, v in asdict(cfg).items() if k != "batch_size"}}
     spec_file = out / SPEC
     if spec_file.is_file():
         old = json.loads(spec_file.read_text())
+        old.get("label_config", {}).pop("batch_size", None)  # written by earlier versions
         if old != spec:
             raise ValueError(f"{out} holds labels made with other arguments ({spec_file}); use a new --out")
     elif rank == 0:

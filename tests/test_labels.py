@@ -55,6 +55,8 @@ def test_shards_resume_and_refuse_other_arguments(tiny_dir, tmp_path):
     assert all(torch.equal(kept[k], again[k]) for k in kept)  # same seed, same shard
     with pytest.raises(ValueError, match="other arguments"):
         _write(tiny_dir, tmp_path, delta=0.01)
+    # the probe batch size is speed only: a rerun with another one resumes (nothing left to do)
+    assert _write(tiny_dir, tmp_path, batch_size=5)[1] == []
 
 
 def test_torchrun_two_ranks_match_one_process(tiny_dir, tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..mi import DEFAULT_DELTA, exact_mi
+from ..mi import DEFAULT_DELTA, PROBE_BATCH, exact_mi
 from .base import StepState
 
 KINDS = ("mi", "tv")
@@ -34,7 +34,7 @@ class EstimatorPairwise:
 
 
 class ExactPairwise:
-    def __init__(self, model, kind: str = "mi", delta: float = DEFAULT_DELTA, batch_size: int = 256):
+    def __init__(self, model, kind: str = "mi", delta: float = DEFAULT_DELTA, batch_size: int = PROBE_BATCH):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.model, self.kind, self.delta, self.batch_size = model, kind, delta, batch_size
