@@ -22,12 +22,18 @@ __version__ = "0.1.0"
 def load(path: str | Path, **hf_kwargs):
     """Load a model directory (``model.safetensors`` + ``config.json``).
 
-    The ``kind`` recorded in config.json picks the class; ``"hf:<hub id or directory>"``
+    The ``kind`` recorded in config.json picks the class. ``"antiberty"``, ``"sapiens:vh"``
+    and ``"sapiens:vl"`` load pretrained antibody LMs from their pip packages
+    (:mod:`mdmi.models.antibody`); ``"hf:<hub id or directory>"``
     (or a directory holding a Hugging Face config) loads a masked LM through
     :class:`mdmi.models.hf.HFMaskedLM` (``hf_kwargs``: allowed, device, dtype,
     trust_remote_code). Raises FileNotFoundError or ValueError with the reason when the
     directory is not a usable checkpoint.
     """
+    from .models.antibody import PRETRAINED
+
+    if str(path) in PRETRAINED:
+        return PRETRAINED[str(path)](**hf_kwargs)
     if str(path).startswith("hf:"):
         from .models.hf import HFMaskedLM
 
@@ -43,7 +49,7 @@ def load(path: str | Path, **hf_kwargs):
 
         return HFMaskedLM.from_pretrained(str(path), **hf_kwargs)
     if kind == "mdmi.MaskedTransformer":
-        from .transformer import MaskedTransformer
+        from .models.transformer import MaskedTransformer
 
         return MaskedTransformer.load(path)
     raise ValueError(f"{cfg}: unknown model kind {kind!r}")

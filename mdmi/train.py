@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .transformer import MaskedTransformer
+from .models.transformer import MaskedTransformer
 
 STATE_NAME = "train_state.json"
 OPTIM_NAME = "optimizer.safetensors"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mdmi.interface import ModelOutput
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 # tiny models run fastest on one thread, and never fight a training job for cores
 torch.set_num_threads(1)

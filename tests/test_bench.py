@@ -6,7 +6,7 @@ import torch
 from mdmi import bench
 from mdmi.cli import main
 from mdmi.labels import load_labels
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 
 def test_settings_grid_and_errors():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mdmi.cli import main
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from mdmi.estimator import Estimator, EstimatorConfig
 from mdmi.labels import LabelConfig, load_labels, write_labels
 from mdmi.tasks import clean_sampler
 from mdmi.train_estimator import EstimatorTrainConfig, evaluate_estimator, split_contexts, train_estimator
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 
 def test_outputs_shape_symmetry_sign_zeros():

@@ -16,7 +16,7 @@ CFG = dict(contexts=10, shard_size=4, batch_size=64, seed=3)
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from mdmi.transformer import MaskedTransformer, MDMConfig
+    from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model")

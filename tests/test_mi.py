@@ -5,7 +5,7 @@ import torch
 
 from mdmi.mi import exact_mi, truncation_bound
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 from conftest import CountingModel, TableModel
 

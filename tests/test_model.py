@@ -5,7 +5,7 @@ import torch
 
 import mdmi
 from mdmi.train import TrainConfig, diffusion_loss, train
-from mdmi.transformer import MaskedTransformer, MDMConfig
+from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 
 def test_interface_shapes(tiny_sudoku_model):

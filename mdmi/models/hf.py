@@ -75,7 +75,7 @@ class HFMaskedLM:
             dtype = getattr(torch, dtype)
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
         model = AutoModelForMaskedLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
-        if allowed is None and getattr(model.config, "model_type", "") == "esm":
+        if allowed is None and getattr(model.config, "model_type", "") in ("esm", "esmc"):
             allowed = "protein"
         return cls(model, tok, allowed=allowed, device=device, dtype=dtype)
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .interface import ModelOutput
+from ..interface import ModelOutput
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

@@ -1,0 +1,120 @@
+"""``mdmi bench sudoku|merge|hmm``: every selector over its knob, one NFE count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import DEFAULT_SUDOKU, default_estimator, default_model, load
+
+
+def cmd_bench_sudoku(args):
+    from .. import bench
+    from ..estimator import Estimator
+    from ..tasks import sudoku
+
+    model_dir = default_model(args.model)
+    model = load(model_dir)
+    puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
+    est_dir = default_estimator(args.estimator, model_dir)
+    estimator = Estimator.load(est_dir) if est_dir else None
+    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
+    rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
+    _report_sudoku(rows, args.json, args.plot)
+
+
+def _report_sudoku(rows, json_path, plot_path):
+    """Table, equal-NFE comparison, sequential match; JSON/CSV/plot when json_path is given."""
+    from .. import bench
+
+    bench.print_table(rows)
+    have = {r["selector"] for r in rows}
+    cmp = None
+    if {"sequential", "mi_budget", "entropy_bound"} <= have:
+        cmp = bench.equal_nfe(rows)
+        bench.print_equal_nfe(cmp)
+        s = bench.sequential_row(rows)
+        ok = bench.sequential_match(rows)
+        print(f"mi_budget within 1 point of sequential ({100 * s['solve_rate']:.1f}%) at <= 1/4 of its NFE "
+              f"({s['mean_nfe'] / 4:.2f}): " + (", ".join(f"{r['params']} {100 * r['solve_rate']:.1f}% at "
+                                                         f"{r['mean_nfe']:.2f}" for r in ok) or "none"))
+    if json_path:
+        bench.write(rows, json_path, plot_path)
+        if cmp is not None:
+            side = Path(json_path).with_name(Path(json_path).stem + "_equal_nfe.json")
+            side.write_text(json.dumps(cmp, indent=2) + "\n")
+        print(f"wrote {json_path} (+ .csv{', _equal_nfe.json' if cmp is not None else ''})"
+              f"{' and ' + plot_path if plot_path else ''}")
+
+
+def cmd_bench_merge(args):
+    """Rows of several bench sudoku runs on the same puzzles, reported as one."""
+    from .. import bench
+
+    rows, seen = [], set()
+    for f in args.inputs:
+        for r in json.loads(Path(f).read_text()):
+            key = (r["selector"], json.dumps(r["params"], sort_keys=True))
+            if key in seen:
+                raise ValueError(f"{f}: {r['selector']} {r['params']} appears in more than one input")
+            seen.add(key)
+            rows.append(r)
+    ns = {r["n"] for r in rows}
+    if len(ns) > 1:
+        raise ValueError(f"inputs were run on different puzzle counts {sorted(ns)}; merge runs on the same puzzles")
+    first = {name: k for k, name in reversed(list(enumerate(r["selector"] for r in rows)))}
+    rows.sort(key=lambda r: first[r["selector"]])  # stable: each selector's rows together, in input order
+    _report_sudoku(bench.add_reduction(rows), args.json, args.plot)
+
+
+def cmd_bench_hmm(args):
+    from .. import bench
+    from ..estimator import Estimator
+    from ..tasks.hmm import HMM, HMMConfig
+
+    model = load(args.model)
+    if getattr(model, "meta", {}).get("task") != "hmm":
+        raise ValueError(f"{args.model} was not trained on an HMM (train one with 'mdmi train hmm')")
+    hmm = HMM(HMMConfig(**model.meta["hmm"]))
+    est_dir = default_estimator(args.estimator, args.model)
+    estimator = Estimator.load(est_dir) if est_dir else None
+    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
+    rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
+    bench.print_hmm_table(rows)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+
+
+
+def add_parsers(sub) -> None:
+    be = sub.add_parser("bench", help="decoding benchmark: every selector over its knob")
+    bsub = be.add_subparsers(dest="task", required=True)
+    bs = bsub.add_parser("sudoku")
+    bs.add_argument("--puzzles", required=True)
+    bs.add_argument("--model")
+    bs.add_argument("--estimator", help="default: <model>/estimator when present")
+    bs.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
+                    "name:knob=v1/v2 runs those knob values, +knob=v fixes another, e.g. mi_budget:gamma=0.1/1+eta=0")
+    bs.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
+    bs.add_argument("--limit", type=int, default=0)
+    bs.add_argument("--batch-size", type=int, default=256)
+    bs.add_argument("--json")
+    bs.add_argument("--plot", help="Pareto plot path (PNG), written with --json")
+    bs.set_defaults(func=cmd_bench_sudoku)
+
+    bm = bsub.add_parser("merge", help="report several 'bench sudoku' JSON files on the same puzzles as one")
+    bm.add_argument("inputs", nargs="+")
+    bm.add_argument("--json")
+    bm.add_argument("--plot")
+    bm.set_defaults(func=cmd_bench_merge)
+
+    bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
+    bh.add_argument("--model", default=str(DEFAULT_SUDOKU.parent / "hmm"))
+    bh.add_argument("--estimator")
+    bh.add_argument("--selectors", help="as for bench sudoku")
+    bh.add_argument("--sweep", action="store_true")
+    bh.add_argument("--n", type=int, default=1000, help="samples per setting")
+    bh.add_argument("--seed", type=int, default=0)
+    bh.add_argument("--json")
+    bh.set_defaults(func=cmd_bench_hmm)

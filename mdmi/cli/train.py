@@ -1,0 +1,81 @@
+"""Train our transformer MDM: ``mdmi train sudoku``, ``mdmi train hmm``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import fields
+
+from .common import add_dataclass_args, pick
+
+
+def cmd_train_sudoku(args):
+    import torch
+
+    from ..tasks import sudoku
+    from ..train import TrainConfig, train
+    from ..models.transformer import MaskedTransformer, MDMConfig
+
+    mcfg = pick(args, MDMConfig, vocab_size=sudoku.VOCAB_SIZE, seq_len=81, grid=9)
+    tcfg = pick(args, TrainConfig)
+    t0 = time.time()
+    pool = sudoku.grids(args.base_grids, tcfg.seed, split="train")  # (N, 81)
+    print(f"{len(pool)} base grids in {time.time() - t0:.1f}s; model {mcfg}", file=sys.stderr)
+
+    def sample(B, g):
+        idx = torch.randint(len(pool), (B,), generator=g)
+        return sudoku.augment(pool[idx], g)
+
+    torch.manual_seed(tcfg.seed)
+    model = MaskedTransformer(mcfg)
+    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(sys.argv)}
+    train(model, sample, tcfg, args.out, resume=args.resume, extra=extra)
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+
+def cmd_train_hmm(args):
+    from dataclasses import asdict
+
+    import torch
+
+    from ..tasks.hmm import HMM, HMMConfig
+    from ..train import TrainConfig, train
+    from ..models.transformer import MaskedTransformer, MDMConfig
+
+    hcfg = HMMConfig(**{f.name: getattr(args, "hmm_seed" if f.name == "seed" else f.name) for f in fields(HMMConfig)})
+    hmm = HMM(hcfg)
+    mcfg = pick(args, MDMConfig, vocab_size=hcfg.n_symbols, seq_len=hcfg.length, grid=0)
+    tcfg = pick(args, TrainConfig)
+    torch.manual_seed(tcfg.seed)
+    model = MaskedTransformer(mcfg)
+    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(sys.argv)}
+    train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra)
+    print(f"saved {args.out}", file=sys.stderr)
+
+
+
+def add_parsers(sub) -> None:
+    from ..models.transformer import MDMConfig
+    from ..tasks.hmm import HMMConfig
+    from ..train import TrainConfig
+
+    tr = sub.add_parser("train", help="train our transformer MDM on a task")
+    tsub = tr.add_subparsers(dest="task", required=True)
+    ts = tsub.add_parser("sudoku", help="train on augmented random Sudoku grids")
+    ts.add_argument("--out", required=True, help="checkpoint directory")
+    ts.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ts.add_argument("--base-grids", type=int, default=20000, help="distinct base grids before augmentation")
+    add_dataclass_args(ts, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
+    add_dataclass_args(ts, TrainConfig)
+    ts.set_defaults(func=cmd_train_sudoku)
+
+    th = tsub.add_parser("hmm", help="train on samples of a fixed seeded HMM")
+    th.add_argument("--out", required=True, help="checkpoint directory")
+    th.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    for f in fields(HMMConfig):
+        name = "hmm-seed" if f.name == "seed" else f.name.replace("_", "-")
+        th.add_argument(f"--{name}", type=type(f.default), default=f.default, help=f"HMM {f.name}")
+    add_dataclass_args(th, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
+    add_dataclass_args(th, TrainConfig)
+    th.set_defaults(func=cmd_train_hmm)
