@@ -11,7 +11,7 @@ import importlib
 
 from .common import HF_OPTIONS
 
-COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label")
+COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,10 @@ def load(path):
     """mdmi.load, passing the Hugging Face options to hf: models."""
     from .. import load as _load
 
-    return _load(path, **HF_OPTIONS) if str(path).startswith("hf:") else _load(path)
+    from ..models.antibody import PRETRAINED
+
+    hf = str(path).startswith("hf:") or str(path) in PRETRAINED
+    return _load(path, **HF_OPTIONS) if hf else _load(path)
 
 
 def add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import default_estimator, default_model, load
 
 
@@ -16,8 +18,8 @@ def cmd_mi(args):
     model = load(model_dir)
     grid = 0
     if args.fasta:
-        x = _masked_protein(model, args.fasta, args.mask_frac, args.seed)
-    elif args.puzzle:
+        return _protein_mi(args, model)
+    if args.puzzle:
         x, grid = sudoku.encode(args.puzzle, model.mask_id)[None], 9
     else:
         raise ValueError("give a Sudoku puzzle or --fasta FILE")
@@ -57,28 +59,79 @@ def cmd_mi(args):
         print(f"wrote {args.plot}")
 
 
-def _masked_protein(model, fasta, frac, seed):
-    """The first FASTA record, encoded, with a seeded random ``frac`` of residues masked."""
+def _protein_mi(args, model):
+    """One FASTA record with --mask residues hidden: exact MI over residues, the strongest
+    pairs with their regions, the matrix (--out .npy or .json) and a log-scale map (--plot)."""
+    import json
+    from pathlib import Path
+
     import torch
 
-    from ..interface import scorable
-    from ..tasks.protein import read_fasta
+    from ..mi import exact_mi
+    from ..tasks.antibody import masked_batch, parse_mask, read_antibody_fasta, region_labels
 
+    if not hasattr(model, "encode"):
+        raise ValueError("--fasta needs a protein masked LM (antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>)")
+    spec = f"random:{args.mask_frac}" if args.mask_frac is not None else args.mask
+    parse_mask(spec)
+    if args.out and Path(args.out).suffix not in (".npy", ".json"):
+        raise ValueError(f"--out must end in .npy or .json, got {args.out!r}")
     limit = model.max_length - 2 if getattr(model, "max_length", None) else None
-    x = model.encode([read_fasta(fasta, max_length=limit)[0][1]])
-    g = torch.Generator().manual_seed(seed)
-    hide = (torch.rand(x.shape, generator=g) < frac) & scorable(model, x)
-    return torch.where(hide, torch.full_like(x, model.mask_id), x)
+    records = read_antibody_fasta(args.fasta, max_length=limit)
+    if not 0 <= args.record < len(records):
+        raise ValueError(f"--record {args.record} is out of range: {args.fasta} holds {len(records)} records")
+    rec = records[args.record]
+    x, residues = masked_batch(model, [rec], spec, torch.Generator().manual_seed(args.seed))
+    res = exact_mi(model, x, progress=True)
+    pos = residues[0].nonzero().squeeze(1)
+    m = res.mi[0][pos][:, pos]  # (R, R) residues only
+    hidden = res.masked[0][pos]
+    if int(hidden.sum()) < 2:
+        raise ValueError(f"mask {spec!r} hides {int(hidden.sum())} residue(s); pairwise MI needs two")
+    regions = region_labels(rec)
+    R = len(rec.sequence)
+    upper = torch.triu(torch.ones(R, R, dtype=torch.bool), 1) & hidden[:, None] & hidden[None, :]
+    vals = m[upper]
+    order = vals.argsort(descending=True)[: args.top]
+    ij = upper.nonzero()[order]
+    top = [f"{rec.sequence[i]}{i:<3d}({regions[i]:4s}) - {rec.sequence[j]}{j:<3d}({regions[j]:4s}) "
+           f"{float(m[i, j]):.4f} nats" for i, j in ij.tolist()]
+    print(f"{rec.name}: {len(rec.sequence)} residues, {int(hidden.sum())} masked ({spec}); "
+          f"exact MI cost {int(res.passes[0])} model passes; total pairwise MI {float(vals.sum()):.3f} nats")
+    print("strongest pairs (residue index 0-based, region):")
+    print("\n".join("  " + t for t in top))
+    if args.out:
+        if args.out.endswith(".npy"):
+            import numpy as np
 
+            np.save(args.out, m.numpy())
+        else:
+            Path(args.out).write_text(json.dumps({
+                "name": rec.name, "sequence": rec.sequence, "spans": rec.spans, "mask": spec,
+                "masked": hidden.nonzero().squeeze(1).tolist(), "passes": int(res.passes[0]),
+                "mi_nats": m.tolist()}) + "\n")
+        print(f"wrote {args.out} ({R} x {R} residue matrix, nats)")
+    if args.plot:
+        from ..plots import residue_mi_map
+
+        shown = hidden.nonzero().squeeze(1).tolist()
+        residue_mi_map([("exact pairwise MI (nats)", m)], rec.sequence, regions, shown, args.plot,
+                       title=f"{getattr(model, 'name', '')} {rec.name}: mask {spec}", top=top[:8])
+        print(f"wrote {args.plot}")
 
 
 def add_parsers(sub) -> None:
-    mi = sub.add_parser("mi", help="exact (and predicted) MI of a Sudoku puzzle or a protein, with a picture")
+    mi = sub.add_parser("mi", help="exact (and predicted) MI of a Sudoku puzzle or a protein, with a picture",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     mi.add_argument("puzzle", nargs="?", help="a Sudoku puzzle (or use --fasta)")
-    mi.add_argument("--fasta", help="protein: the first record, with --mask-frac of residues masked")
-    mi.add_argument("--mask-frac", type=float, default=0.3)
-    mi.add_argument("--seed", type=int, default=0)
-    mi.add_argument("--model")
+    mi.add_argument("--fasta", help="protein FASTA (headers may carry cdrN=START-END spans); see --record, --mask")
+    mi.add_argument("--record", type=int, default=0, help="which FASTA record (0-based)")
+    mi.add_argument("--mask", default="random:0.3", help="residues to hide: cdr3, cdrs, cdr1, cdr2 or random:F")
+    mi.add_argument("--mask-frac", type=float, help="same as --mask random:F")
+    mi.add_argument("--top", type=int, default=10, help="strongest pairs to print (protein)")
+    mi.add_argument("--out", help="protein: write the residue MI matrix here (.npy or .json)")
+    mi.add_argument("--seed", type=int, default=0, help="seed of the random mask")
+    mi.add_argument("--model", help="model directory, antiberty, sapiens:vh|vl or hf:<id> (default: shipped Sudoku)")
     mi.add_argument("--estimator", help="default: <model>/estimator when present")
     mi.add_argument("--cell", type=int, help="cell (0..80) for the board heat map; default: first blank")
     mi.add_argument("--plot", help="write the picture here (PNG)")
