@@ -4,14 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
+SAPIENS := sapiens==1.0.5
+# AbNatiV's wheel carries real VH/VL test sets (CC BY-NC-SA 4.0): read at run time, never committed
+CACHE ?= $(HOME)/.cache/mdmi
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test install antibody-data clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# the pinned CPU build first, so that 'torch>=2.3' is already satisfied
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev,hf,plot]'
+	$(PY) -m pip install --quiet -e '.[dev,hf,plot,antibody]'
+	# Sapiens without its dependencies (they pull fairseq and torch<2.5); its weights are all we use
+	$(PY) -m pip install --quiet --no-deps $(SAPIENS)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +26,12 @@ demo: $(STAMP)
 	$(VENV)/bin/mdmi eval sudoku --puzzles demo_puzzles.txt --json demo_result.json
 	# the same puzzles, decoded in parallel with the MI budget (the shipped estimator, no extra pass)
 	$(VENV)/bin/mdmi eval sudoku --puzzles demo_puzzles.txt --selector mi_budget --param gamma=0.05 --json demo_result_mi_budget.json
+	# a real pretrained antibody LM: the exact MI map of trastuzumab's masked CDR3 under Sapiens VH
+	$(VENV)/bin/mdmi mi --model sapiens:vh --fasta data/trastuzumab_vh.fasta --mask cdr3 --plot demo_antibody_mi.png --out demo_antibody_mi.json
+
+antibody-data: $(STAMP)
+	$(PY) -m pip download --quiet --no-deps abnativ==2.0.9 -d $(CACHE)
+	@echo "abnativ wheel in $(CACHE); mdmi reads its VH/VL CSVs from there (set MDMI_CACHE to move it)"
 
 test: $(STAMP)
 	$(PY) -m pytest tests

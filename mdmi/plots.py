@@ -81,8 +81,7 @@ def residue_mi_map(mats: list[tuple[str, torch.Tensor]], sequence: str, regions:
     labels = [f"{sequence[i]}{i}" for i in shown]
     strip = [[plt.matplotlib.colors.to_rgb(REGION_COLOURS.get(regions[i], "#999999")) for i in shown]]
     for ax, (name, s) in zip(axes[0], subs):
-        cmap = plt.get_cmap("magma").copy()
-        cmap.set_bad("black")
+        cmap = plt.get_cmap("magma").with_extremes(bad="black")
         im = ax.imshow(s.clamp_min(vmin * 0.5).masked_fill(s <= 0, float("nan")).numpy(), cmap=cmap,
                        norm=LogNorm(vmin=vmin, vmax=vmax), extent=(-0.5, n - 0.5, n - 0.5, -0.5))
         # region strips just outside the matrix

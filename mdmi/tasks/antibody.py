@@ -7,9 +7,10 @@ from the wheel itself in the cache directory (``$MDMI_CACHE``, default ``~/.cach
 ``make antibody-data`` puts it there). Only the ``vh`` and ``vl`` files are used.
 
 CDR definition: AHo numbering (Honegger & Plueckthun 2001) with AbNatiV's ranges, 1-based
-and inclusive: CDR1 = AHo 27-42, CDR2 = 57-69, CDR3 = 108-138. In a heavy chain CDR3 so
-runs from the residue after the ``C-A-R`` (AHo 105-107) to the residue before the ``W`` of
-``WGxG`` (AHo 139). A span here is residue indices ``(start, end)``: 0-based into the
+and inclusive: CDR1 = AHo 27-42, CDR2 = 57-69, CDR3 = 108-138. CDR3 so runs from the
+second residue after the conserved Cys (AHo 106; in most VH the ``R`` of ``C-A-R``) to the
+residue before the ``W``/``F`` of ``WGxG``/``FGxG`` (AHo 139); CDR1 starts after
+``C-x-x-S``-like AHo 23-26 and CDR2 after ``E-W-x-G``-like AHo 53-56. A span here is residue indices ``(start, end)``: 0-based into the
 ungapped sequence, end-exclusive.
 
 FASTA headers carry spans as ``>NAME cdr1=A-B cdr2=C-D cdr3=E-F``; any subset of them may be
