@@ -50,6 +50,10 @@ def file_digest(path) -> str:
 def model_ref(path) -> str:
     """How a model is recorded in specs: hub ids as given, our checkpoints by the hash of
     their weights (so a resumed job on another machine or path still matches)."""
+    from ..models.antibody import PRETRAINED, pretrained_ref
+
+    if str(path) in PRETRAINED:
+        return pretrained_ref(str(path))
     if str(path).startswith("hf:"):
         return str(path)
     weights = Path(path) / "model.safetensors"

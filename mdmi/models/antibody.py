@@ -170,6 +170,17 @@ def _device_kwargs(kwargs: dict) -> dict:
     return {"device": kwargs.get("device") or "cpu", "dtype": getattr(torch, dtype) if isinstance(dtype, str) else dtype}
 
 
+def pretrained_ref(name: str) -> str:
+    """How a pretrained model is recorded in specs and configs: name and package version,
+    e.g. ``sapiens:vh (sapiens==1.0.5)``."""
+    package = name.split(":")[0]
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"the {package!r} package is not installed: {INSTALL[package]}") from None
+    return f"{name} ({package}=={version})"
+
+
 PRETRAINED = {
     "antiberty": load_antiberty,
     "sapiens:vh": lambda **kw: load_sapiens("vh", **kw),
