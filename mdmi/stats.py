@@ -32,7 +32,6 @@ def average_ranks(x):
 
 
 def pearson(a, b) -> float:
-    import torch
 
     a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
     den = (a.norm() * b.norm()).item()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from .common import HF_OPTIONS
+from .common import COMMAND, HF_OPTIONS
 
 COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data")
 
@@ -22,14 +22,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).add_parsers(sub)
+    for q in walk(p):
+        q.formatter_class = argparse.ArgumentDefaultsHelpFormatter  # every option shows its default
     return p
 
 
+def walk(p: argparse.ArgumentParser):
+    """The parser and every sub-command parser under it (a sub-command without a
+    description gets its one-line help as one)."""
+    yield p
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            helps = {c.dest: c.help for c in a._choices_actions}
+            for name, child in a.choices.items():
+                if child.description is None:
+                    child.description = helps.get(name)
+                yield from walk(child)
+
+
 def main(argv=None):
+    import shlex
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    COMMAND[:] = ["mdmi"] + [shlex.quote(a) for a in argv]
     args = build_parser().parse_args(argv)
     HF_OPTIONS.clear()
     HF_OPTIONS.update(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"mdmi {args.cmd}: error: {e}")
+    except (ValueError, OSError) as e:  # OSError: missing file, a directory for a file, no permission
+        raise SystemExit(f"mdmi {args.cmd}: error: {e}") from None

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.metadata
+import inspect
+import math
+import re
 from dataclasses import fields
 from pathlib import Path
 
 DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "sudoku"
 HF_OPTIONS: dict = {}  # --device / --dtype / --trust-remote-code, for hf: models
+COMMAND: list[str] = []  # the argv of this run, recorded in every result file
+
+
+def provenance() -> dict:
+    """What a result file records so that it can be reproduced from itself: the full
+    command, package versions and when."""
+    import platform
+    import sys
+    import time
+
+    from .. import __version__
+
+    versions = {"mdmi": __version__, "python": platform.python_version()}
+    for name in ("torch", "transformers", "sapiens", "antiberty"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return {"command": " ".join(COMMAND) or " ".join(["mdmi"] + sys.argv[1:]), "versions": versions,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def load(path):
@@ -21,18 +44,51 @@ def load(path):
     return _load(path, **HF_OPTIONS) if hf else _load(path)
 
 
+def field_help(cls) -> dict[str, str]:
+    """The comment after each field of a config dataclass (house style: one per field)."""
+    out = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def finite(kind):
+    """An argparse type: ``kind`` (int or float) that refuses nan and inf."""
+    def convert(s: str):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {s!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {s!r}")
+        return v
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
 def add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()):
-    """One ``--flag`` per dataclass field, defaulting to the dataclass default."""
+    """One ``--flag`` per dataclass field, defaulting to the dataclass default, with the
+    field's comment as its help. Values are checked by the dataclass itself."""
+    helps = field_help(cls)
     for f in fields(cls):
         if f.name in skip:
             continue
         default = f.default
         kind = type(default)
-        if kind is bool:
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"),
-                           default=default)
-        else:
-            p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=default)
+        conv = _bool if kind is bool else finite(kind) if kind in (int, float) else kind
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=conv, default=default,
+                       help=helps.get(f.name, f"{cls.__name__}.{f.name}"))
 
 
 def pick(args, cls, **override):
@@ -69,21 +125,58 @@ def default_model(path):
 
 
 def parse_value(v: str):
+    """A ``--param`` value: an int (``4``), else a float (``0.05``, ``1e-3``), else text.
+    Non-finite numbers and wrong kinds are refused by the selector's own check."""
+    v = v.strip()
     try:
-        return json.loads(v)
-    except json.JSONDecodeError:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
         return v
 
 
-def selector_from_args(args, model=None):
-    from ..bench import NEEDS_ESTIMATOR, build
-
+def parse_params(items: list[str] | None) -> dict:
+    """``["gamma=0.1", "order=margin"]`` -> ``{"gamma": 0.1, "order": "margin"}``;
+    ValueError names a malformed or repeated item."""
     params = {}
-    for item in args.param or []:
-        if "=" not in item:
+    for item in items or []:
+        k, eq, v = item.partition("=")
+        k = k.strip().replace("-", "_")
+        if not eq or not k.isidentifier() or not v.strip():
             raise ValueError(f"--param must look like key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        params[k.replace("-", "_")] = parse_value(v)
+        if k in params:
+            raise ValueError(f"--param {k} is given twice")
+        params[k] = parse_value(v)
+    return params
+
+
+def check_positive(args, *names) -> None:
+    """ValueError naming the flag when an integer argument is < 1."""
+    for name in names:
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+
+
+def estimator_used(args) -> str | None:
+    """The estimator directory an MI-guided --selector reads (None for the others)."""
+    from ..bench import NEEDS_ESTIMATOR
+
+    if args.selector not in NEEDS_ESTIMATOR:
+        return None
+    return default_estimator(getattr(args, "estimator", None), default_model(args.model))
+
+
+def selector_from_args(args, model=None):
+    """The --selector with its --param knobs (checked before anything loads)."""
+    from ..bench import NEEDS_ESTIMATOR, build
+    from ..selectors import check_params
+
+    params = parse_params(args.param)
+    check_params(args.selector, params)  # before any estimator or model work
     estimator = None
     if args.selector in NEEDS_ESTIMATOR:
         from ..estimator import Estimator
@@ -95,7 +188,10 @@ def selector_from_args(args, model=None):
 
 def add_decode_args(p):
     p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    p.add_argument("--selector", default="sequential", help="selector name (see mdmi.SELECTORS)")
+    from ..selectors import SELECTORS
+
+    p.add_argument("--selector", default="sequential", choices=sorted(SELECTORS), metavar="NAME",
+                   help="selector: " + ", ".join(sorted(SELECTORS)))
     p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: <model>/estimator)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="selector parameter, repeatable (e.g. --param order=entropy)")

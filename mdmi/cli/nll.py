@@ -78,11 +78,12 @@ def cmd_nll(args):
 
 def add_parsers(sub) -> None:
     nl = sub.add_parser("nll", help="estimate -log p(x) per sequence (I-MDCE time-free by default)")
-    nl.add_argument("--model", required=True)
+    nl.add_argument("--model", required=True, help="model directory, antiberty, sapiens:vh|vl or hf:<id>")
     nl.add_argument("--input", required=True, help="one sequence per line (token ids, or Sudoku grids)")
     nl.add_argument("--samples", type=int, default=128, help="model passes per sequence")
-    nl.add_argument("--method", default="time_free", choices=["time_free", "time_integral"])
-    nl.add_argument("--seed", type=int, default=0)
+    nl.add_argument("--method", default="time_free", choices=["time_free", "time_integral"],
+                    help="I-MDCE time-free (lower variance) or the time-integral baseline")
+    nl.add_argument("--seed", type=int, default=0, help="seed of the masks")
     nl.add_argument("--chunk", type=int, default=16, help="sequences per progress step")
     nl.add_argument("--json", help="write the per-sequence figures here")
     nl.set_defaults(func=cmd_nll)

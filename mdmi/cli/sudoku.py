@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_decode_args, default_model, load, selector_from_args
+from .common import (add_decode_args, check_positive, default_model, estimator_used, load, provenance,
+                     selector_from_args)
 
 
 def cmd_solve(args):
@@ -13,13 +14,22 @@ def cmd_solve(args):
 
     from ..tasks import sudoku
 
-    model = load(default_model(args.model))
     p = sudoku.Puzzle("".join(map(str, sudoku.parse(args.puzzle))))
-    res = sudoku.evaluate(model, [p], selector_from_args(args, model), temperature=args.temperature,
+    sudoku.reference_solutions([p])  # an unsolvable puzzle is refused before the model loads
+    model = load(default_model(args.model))
+    selector = selector_from_args(args, model)
+    res = sudoku.evaluate(model, [p], selector, temperature=args.temperature,
                           generator=torch.Generator().manual_seed(args.seed))
     out = res["outputs"][0]
     print(sudoku.pretty(out))
-    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}   blanks: {p.puzzle.count('0')}")
+    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(selector, 1)}   "
+          f"blanks: {p.puzzle.count('0')}" + ("   (several solutions: scored by validity)" if res["non_unique"] else ""))
+
+
+def _extra(selector, n) -> str:
+    """' + K exact-MI passes' for oracle selectors: their MI costs passes the loop does not count."""
+    extra = getattr(getattr(selector, "pairwise", None), "extra_passes", None)
+    return "" if extra is None else f" + {extra / n:.1f} exact-MI passes = {extra / n:.1f} more per puzzle"
 
 
 def cmd_eval_sudoku(args):
@@ -27,28 +37,42 @@ def cmd_eval_sudoku(args):
 
     from ..tasks import sudoku
 
-    model = load(default_model(args.model))
+    check_positive(args, "batch_size")
+    if args.limit < 0:
+        raise ValueError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     puzzles = sudoku.read_puzzles(args.puzzles)
     if args.limit:
         puzzles = puzzles[: args.limit]
-    res = sudoku.evaluate(model, puzzles, selector_from_args(args, model), batch_size=args.batch_size,
+    model = load(default_model(args.model))
+    selector = selector_from_args(args, model)
+    res = sudoku.evaluate(model, puzzles, selector, batch_size=args.batch_size,
                           temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed),
                           progress=True)
     lo, hi = res["solve_rate_ci95"]
-    print(f"puzzles: {res['n']} (mean blanks {res['mean_blanks']:.1f})  selector: {args.selector} {args.param or ''}")
-    print(f"solve rate: {100 * res['solve_rate']:.1f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})")
-    print(f"cell accuracy: {100 * res['cell_accuracy']:.2f}%   mean NFE: {res['mean_nfe']:.2f}")
+    n, nu = res["n"], res["non_unique"]
+    print(f"puzzles: {n} (mean blanks {res['mean_blanks']:.1f})  selector: {args.selector} {args.param or ''}")
+    print(f"solve rate: {100 * res['solve_rate']:.1f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})"
+          + (f"  ({nu} puzzles have several solutions: any valid grid counts)" if nu else ""))
+    acc = "n/a (no puzzle has a unique solution)" if res["cell_accuracy"] is None else \
+        f"{100 * res['cell_accuracy']:.2f}%" + (f" (over the {n - nu} unique puzzles)" if nu else "")
+    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(selector, n)}")
     print(f"time: {res['seconds']:.1f}s  ({res['puzzles_per_s']:.1f} puzzles/s)")
     if args.json:
         row = {k: v for k, v in res.items() if k not in ("outputs", "solved")}
         row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
-                   model=default_model(args.model))
+                   model=default_model(args.model), temperature=args.temperature, seed=args.seed, limit=args.limit,
+                   batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance())
+        extra = getattr(getattr(selector, "pairwise", None), "extra_passes", None)
+        if extra is not None:
+            row["oracle_extra_passes_per_puzzle"] = extra / n
+            row["mean_nfe_with_oracle_passes"] = res["mean_nfe"] + extra / n
         Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
 
 
 def cmd_generate_puzzles(args):
     from ..tasks import sudoku
 
+    check_positive(args, "n")
     puzzles = sudoku.generate(args.n, args.givens, args.seed, split=args.split, progress=True)
     sudoku.write_puzzles(args.out, puzzles)
     g = sum(81 - p.puzzle.count("0") for p in puzzles) / len(puzzles)
@@ -67,15 +91,15 @@ def add_parsers(sub) -> None:
     es = esub.add_parser("sudoku", help="solve rate, NFE and cell accuracy on a puzzle file")
     es.add_argument("--puzzles", required=True, help="file: one puzzle, or 'puzzle solution', per line")
     es.add_argument("--json", help="write the metrics here")
-    es.add_argument("--batch-size", type=int, default=256)
+    es.add_argument("--batch-size", type=int, default=256, help="puzzles decoded together")
     es.add_argument("--limit", type=int, default=0, help="use only the first N puzzles (0 = all)")
     add_decode_args(es)
     es.set_defaults(func=cmd_eval_sudoku)
 
     gp = sub.add_parser("generate-puzzles", help="unique-solution Sudoku puzzles with their solutions")
-    gp.add_argument("--n", type=int, default=1000)
+    gp.add_argument("--n", type=int, default=1000, help="puzzles to generate")
     gp.add_argument("--givens", type=int, default=34, help="clues to keep; 0 = minimal puzzles (~24-26)")
-    gp.add_argument("--seed", type=int, default=0)
+    gp.add_argument("--seed", type=int, default=0, help="seed of the generator")
     gp.add_argument("--split", default="test", help="random stream; 'train' grids are used for training")
-    gp.add_argument("--out", required=True)
+    gp.add_argument("--out", required=True, help="puzzle file to write ('puzzle solution' per line)")
     gp.set_defaults(func=cmd_generate_puzzles)

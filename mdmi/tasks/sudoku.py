@@ -97,6 +97,7 @@ def pretty(puzzle: str) -> str:
 class Puzzle:
     puzzle: str
     solution: str | None = None
+    where: str = ""  # 'file:line' it came from, for error messages
 
 
 def read_puzzles(path: str | Path) -> list[Puzzle]:
@@ -119,7 +120,7 @@ def read_puzzles(path: str | Path) -> list[Puzzle]:
                     raise ValueError("the solution is not a valid grid consistent with the puzzle")
         except ValueError as e:
             raise ValueError(f"{path}:{n}: {e}") from None
-        out.append(Puzzle(p, s))
+        out.append(Puzzle(p, s, f"{path}:{n}"))
     if not out:
         raise ValueError(f"{path}: no puzzles found")
     return out
@@ -324,7 +325,8 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
 
     Returns solve_rate (valid grid consistent with the givens) with its 95% Wilson
     interval, mean_nfe (model passes per puzzle), cell_accuracy (blank cells equal to the
-    reference solution; the solver supplies one when the file has none), n, seconds,
+    unique solution, over puzzles that have one; None if none has), non_unique (puzzles
+    with several solutions: scored by validity only), n, seconds,
     puzzles_per_s, and per puzzle the output strings, whether solved, and the NFE.
     """
     import time
@@ -335,7 +337,7 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
     if not puzzles:
         raise ValueError("puzzles is empty")
     mask_id = model.mask_id
-    solutions = [p.solution or "".join(map(str, solve(parse(p.puzzle), 1)[0])) for p in puzzles]
+    solutions = reference_solutions(puzzles)
     outs, nfes = [], []
     t0 = time.time()
     starts = range(0, len(puzzles), batch_size)
@@ -350,17 +352,33 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
         nfes += res.nfe.tolist()
     seconds = time.time() - t0
     solved = [check(o, p.puzzle) for o, p in zip(outs, puzzles)]
-    right = blanks = 0
+    right = scored = blanks = 0
     for o, p, sol in zip(outs, puzzles, solutions):
-        for a, q, b in zip(o, p.puzzle, sol):
+        for a, q, b in zip(o, p.puzzle, sol or p.puzzle):
             if q in BLANKS:
                 blanks += 1
-                right += a == b
+                if sol is not None:  # cell accuracy needs the one solution
+                    scored += 1
+                    right += a == b
     k, n = sum(solved), len(puzzles)
     lo, hi = wilson(k, n)
     return {
         "solve_rate": k / n, "solve_rate_ci95": [lo, hi], "mean_nfe": sum(nfes) / n,
-        "cell_accuracy": right / max(1, blanks), "n": n, "seconds": seconds,
-        "puzzles_per_s": n / seconds, "mean_blanks": blanks / n, "outputs": outs, "solved": solved,
-        "nfe": nfes,
+        "cell_accuracy": right / scored if scored else None, "non_unique": solutions.count(None),
+        "n": n, "seconds": seconds, "puzzles_per_s": n / seconds, "mean_blanks": blanks / n,
+        "outputs": outs, "solved": solved, "nfe": nfes,
     }
+
+
+def reference_solutions(puzzles: list[Puzzle]) -> list[str | None]:
+    """Per puzzle its unique solution, or None when it has several (then only validity can
+    score it: any valid completion counts as solved). A puzzle with no solution raises
+    ValueError naming it; a file's solution for a non-unique puzzle is not trusted."""
+    out = []
+    for n, p in enumerate(puzzles):
+        found = solve(parse(p.puzzle), 2)
+        if not found:
+            where = f"{p.where}: " if p.where else ""
+            raise ValueError(f"{where}the puzzle has no solution (its givens admit no valid grid)")
+        out.append("".join(map(str, found[0])) if len(found) == 1 else None)
+    return out
