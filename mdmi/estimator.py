@@ -127,6 +127,11 @@ class Estimator(nn.Module):
         """One output, computing only what it needs: "mi" (nats) or "tv" (DEMASK influence).
         This is what the decoder pays per step. ``feats``: precomputed :func:`prob_features`
         instead of ``log_probs``."""
+        if hidden is None or hidden.shape[-1] != self.config.d_hidden:
+            got = "no hidden states" if hidden is None else f"{hidden.shape[-1]} hidden features"
+            owner = getattr(self, "meta", {}).get("model", "another model")
+            raise ValueError(f"this estimator reads {self.config.d_hidden} hidden features and the model gives {got}: "
+                             f"it was trained for {owner}")
         a, q, (c, e, f) = self._features(hidden, feats if feats is not None else self.features_of(log_probs))
         pair = self._pair_mask(masked)
         if kind == "mi":
@@ -151,7 +156,7 @@ class Estimator(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> "Estimator":
-        from safetensors.torch import load_file
+        from .files import read_safetensors
 
         path = Path(path)
         for f in (CONFIG_NAME, WEIGHTS_NAME):
@@ -161,7 +166,7 @@ class Estimator(nn.Module):
         if meta.get("kind") != "mdmi.Estimator":
             raise ValueError(f"{path / CONFIG_NAME} is not an mdmi.Estimator config (kind={meta.get('kind')!r})")
         est = cls(EstimatorConfig(**meta["config"]))
-        state = load_file(str(path / WEIGHTS_NAME))
+        state = read_safetensors(path / WEIGHTS_NAME)
         own = est.state_dict()
         bad = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
         if bad or set(state) - set(own):

@@ -44,6 +44,12 @@ class LabelConfig:
             raise ValueError(f"contexts and shard_size must be positive, got {self.contexts}, {self.shard_size}")
         if not 0 <= self.decode_frac <= 1:
             raise ValueError(f"decode_frac must lie in [0, 1], got {self.decode_frac}")
+        if not 0 <= self.delta <= 0.5:
+            raise ValueError(f"delta must lie in [0, 0.5], got {self.delta}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.min_masked < 2:
+            raise ValueError(f"min_masked must be >= 2 (a context needs a masked pair), got {self.min_masked}")
 
     @property
     def n_shards(self) -> int:
@@ -137,6 +143,8 @@ def write_labels(model, sample_clean: Callable, cfg: LabelConfig, out: str | Pat
     from tqdm import tqdm
 
     out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not (out / SPEC).is_file():
+        raise ValueError(f"{out} holds files but no {SPEC}: not a label directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     # batch_size changes speed, not the labels: a rerun may use another one
     spec = {**spec, "label_config": {k: v for k, v in asdict(cfg).items() if k != "batch_size"}}
@@ -155,12 +163,19 @@ def write_labels(model, sample_clean: Callable, cfg: LabelConfig, out: str | Pat
     for k in tqdm(mine, desc=f"label shards (rank {rank})", unit="shard", disable=not progress or rank != 0):
         t0 = time.time()
         tensors = make_shard(model, sample_clean, cfg, k, allowed)
-        meta = {"shard": str(k), "seconds": f"{time.time() - t0:.2f}"}
         tmp = out / f".shard-{k:05d}.{os.getpid()}.tmp"
-        save_file({k2: v.contiguous() for k2, v in tensors.items()}, str(tmp), metadata=meta)
+        # no timings inside a shard: the same arguments give byte-identical files
+        save_file({k2: v.contiguous() for k2, v in tensors.items()}, str(tmp), metadata={"shard": str(k)})
         tmp.replace(shard_path(out, k))
+        _log_seconds(out, k, time.time() - t0)
         done.append(k)
     return done
+
+
+def _log_seconds(out: Path, k: int, seconds: float) -> None:
+    """Shard timings go to ``timings.jsonl`` (appended), never into the shards."""
+    with (out / "timings.jsonl").open("a") as f:
+        f.write(json.dumps({"shard": k, "seconds": round(seconds, 2)}) + "\n")
 
 
 def write_manifest(out: str | Path, cfg: LabelConfig) -> dict:
@@ -169,13 +184,19 @@ def write_manifest(out: str | Path, cfg: LabelConfig) -> dict:
 
     out = Path(out)
     shards, total, seconds, passes = [], 0, 0.0, 0
+    timing = {}
+    if (out / "timings.jsonl").is_file():
+        for line in (out / "timings.jsonl").read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                timing[int(r["shard"])] = float(r["seconds"])  # the last run of a shard counts
     for k in range(cfg.n_shards):
         p = shard_path(out, k)
         if not p.is_file():
             continue
         with safe_open(str(p), "pt") as f:
             n = f.get_slice("tokens").get_shape()[0]
-            seconds += float(f.metadata().get("seconds", 0))
+            seconds += timing.get(k, float((f.metadata() or {}).get("seconds", 0)))  # metadata: older shards
             passes += int(f.get_tensor("passes").sum())
         shards.append({"file": p.name, "contexts": n})
         total += n
@@ -187,11 +208,29 @@ def write_manifest(out: str | Path, cfg: LabelConfig) -> dict:
     return manifest
 
 
-def load_labels(path: str | Path) -> dict[str, torch.Tensor]:
-    """All finished shards of a label directory, concatenated along contexts."""
+def label_status(path: str | Path) -> tuple[int, int]:
+    """(finished shards, shards the label set's spec asks for) of a label directory."""
+    path = Path(path)
+    spec_file = path / SPEC
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{path} is not a label directory (no {SPEC})")
+    c = json.loads(spec_file.read_text()).get("label_config", {})
+    want = -(-int(c["contexts"]) // int(c["shard_size"]))
+    return sum(shard_path(path, k).is_file() for k in range(want)), want
+
+
+def load_labels(path: str | Path, allow_partial: bool = True) -> dict[str, torch.Tensor]:
+    """All finished shards of a label directory, concatenated along contexts. With
+    ``allow_partial=False`` a set whose shards are not all written (a job still running
+    or killed) raises ValueError saying how to finish it."""
     from safetensors.torch import load_file
 
     path = Path(path)
+    if not allow_partial:
+        have, want = label_status(path)
+        if have < want:
+            raise ValueError(f"{path} holds {have} of its {want} label shards (a job still running, or killed): "
+                             f"rerun the same 'mdmi label' command to finish it, or pass --allow-partial")
     files = sorted(path.glob("shard-*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no label shards in {path}")

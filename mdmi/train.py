@@ -116,17 +116,21 @@ def train(
     resume: bool = False,
     extra: dict | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Train ``model`` on clean batches ``sample(batch_size, generator) -> (B, L)``.
 
     Writes checkpoints to ``out`` every ``ckpt_every`` steps and at the end (model,
     optimizer and RNG state, so ``resume=True`` continues exactly), appends to
     ``out/train_log.jsonl``. ``extra`` (e.g. the task name) is saved in config.json.
-    Returns the log rows of this call.
+    A directory that already holds files is refused unless ``resume`` or ``overwrite``
+    (see :func:`mdmi.files.claim_dir`). Returns the log rows of this call.
     """
     from tqdm import tqdm
 
-    out = Path(out)
+    from .files import claim_dir
+
+    out = claim_dir(out, resume=resume, overwrite=overwrite, what="checkpoint")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tcfg.seed)
     g = torch.Generator().manual_seed(tcfg.seed)

@@ -184,7 +184,7 @@ RATIO_BINS = (0.0, 0.25, 0.5, 0.75, 1.01)
 
 @torch.no_grad()
 def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | None = None,
-                       same_unit: torch.Tensor | None = None, eps=EPS) -> dict:
+                       same_unit: torch.Tensor | None = None, eps=EPS, progress: bool = False) -> dict:
     """Held-out figures over masked pairs (i < j): Spearman, Pearson, MAE (nats), and
     precision/recall/F1 of the decision MI > eps, overall and by mask ratio. With
     ``same_unit`` (L, L) bool, the AUC of telling those pairs from the rest by predicted
@@ -195,7 +195,7 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
         idx = torch.arange(len(labels["tokens"]))
     sub = {k: v[idx] for k, v in labels.items()}
     t = targets(sub, est.config.scale)
-    hidden, feats = hidden_states(model, sub["tokens"], features=est.config.prob_features)
+    hidden, feats = hidden_states(model, sub["tokens"], features=est.config.prob_features, progress=progress)
     pred = torch.cat([est.predict(hidden[s: s + 256], t["masked"][s: s + 256], "mi",
                                   feats=None if feats is None else feats[s: s + 256]) for s in range(0, len(idx), 256)])
     L = pred.shape[1]

@@ -46,7 +46,7 @@ def test_nll_cli_and_bad_tokens(tmp_path, capsys):
     f = tmp_path / "seqs.txt"
     f.write_text("0 1 2 3 0 1\n3 3 2 2 1 1\n")
     main(["nll", "--model", str(tmp_path / "m"), "--input", str(f), "--samples", "8", "--json", str(tmp_path / "o.json")])
-    rows = json.loads((tmp_path / "o.json").read_text())
+    rows = json.loads((tmp_path / "o.json").read_text())["sequences"]
     assert len(rows) == 2 and all(r["nll"] > 0 for r in rows)
     f.write_text("0 1 2 3 0 9\n")
     with pytest.raises(SystemExit, match=r"seqs.txt:1: unknown token ids \[9\]"):

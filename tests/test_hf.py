@@ -17,7 +17,6 @@ from mdmi.cli import main  # noqa: E402
 from mdmi.interface import masked_log_probs  # noqa: E402
 from mdmi.mi import exact_mi  # noqa: E402
 from mdmi.models.hf import HFMaskedLM  # noqa: E402
-from mdmi.selectors import SELECTORS  # noqa: E402
 from mdmi.tasks.protein import read_fasta  # noqa: E402
 
 ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q",
@@ -194,6 +193,6 @@ def test_pipeline_end_to_end_on_tiny_esm(tmp_path):
         recs = read_fasta(out)
         assert len(recs) == 3 and all(len(s) == 12 for _, s in recs)
     main(["nll", "--model", m, "--input", str(out), "--samples", "4", "--json", str(tmp_path / "nll.json")])
-    assert len(json.loads((tmp_path / "nll.json").read_text())) == 3
+    assert len(json.loads((tmp_path / "nll.json").read_text())["sequences"]) == 3
     main(["mi", "--model", m, "--fasta", str(fasta), "--estimator", str(est), "--plot", str(tmp_path / "mi.png")])
     assert (tmp_path / "mi.png").stat().st_size > 1000

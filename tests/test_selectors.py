@@ -2,7 +2,6 @@ import pytest
 import torch
 
 import mdmi
-from mdmi.mi import exact_mi
 from mdmi.selectors import SELECTORS, StepState, make_selector
 from mdmi.selectors.dependency_bound import DependencyBound
 from mdmi.selectors.mi_budget import MIBudget

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_SUDOKU, default_estimator, default_model, load
+from .common import DEFAULT_SUDOKU, check_positive, default_estimator, default_model, load, provenance
 
 
 def cmd_bench_sudoku(args):
@@ -13,13 +13,19 @@ def cmd_bench_sudoku(args):
     from ..estimator import Estimator
     from ..tasks import sudoku
 
+    check_positive(args, "batch_size")
+    if args.limit < 0:
+        raise ValueError(f"--limit must be >= 0 (0 = all), got {args.limit}")
+    puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
+    sudoku.reference_solutions(puzzles)  # an unsolvable puzzle is refused before any decoding
     model_dir = default_model(args.model)
     model = load(model_dir)
-    puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
     est_dir = default_estimator(args.estimator, model_dir)
     estimator = Estimator.load(est_dir) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
+    for r in rows:
+        r["provenance"] = provenance()
     _report_sudoku(rows, args.json, args.plot)
 
 
@@ -53,7 +59,15 @@ def cmd_bench_merge(args):
 
     rows, seen = [], set()
     for f in args.inputs:
-        for r in json.loads(Path(f).read_text()):
+        try:
+            got = json.loads(Path(f).read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{f} is not JSON: {e}") from None
+        if not isinstance(got, list) or not got or not all(
+                isinstance(r, dict) and {"selector", "params", "n", "mean_nfe", "solve_rate"} <= set(r) for r in got):
+            raise ValueError(f"{f} is not a 'bench sudoku --json' result (a list of rows with selector, params, "
+                             f"n, mean_nfe, solve_rate)")
+        for r in got:
             key = (r["selector"], json.dumps(r["params"], sort_keys=True))
             if key in seen:
                 raise ValueError(f"{f}: {r['selector']} {r['params']} appears in more than one input")
@@ -81,6 +95,8 @@ def cmd_bench_hmm(args):
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
+    for r in rows:
+        r["provenance"] = provenance()
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

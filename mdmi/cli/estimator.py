@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-from .common import add_dataclass_args, default_model, load, model_ref, pick
+from .common import COMMAND, add_dataclass_args, default_model, load, model_ref, pick, provenance
 
 
 def cmd_train_estimator(args):
     from ..estimator import EstimatorConfig
-    from ..labels import dist_env, load_labels
+    from ..files import claim_dir
+    from ..labels import dist_env, label_status, load_labels
     from ..train_estimator import EstimatorTrainConfig, train_estimator
 
     rank, world = dist_env()
@@ -19,13 +19,15 @@ def cmd_train_estimator(args):
         import torch.distributed as dist
 
         dist.init_process_group("gloo")
+    claim_dir(args.out, overwrite=args.overwrite, what="estimator")
+    tcfg = pick(args, EstimatorTrainConfig)
+    have, want = label_status(args.labels)
+    labels = load_labels(args.labels, allow_partial=args.allow_partial)
     model_dir = default_model(args.model)
     model = load(model_dir)
-    labels = load_labels(args.labels)
     ecfg = pick(args, EstimatorConfig, d_hidden=int(model(labels["tokens"][:1]).hidden.shape[-1]))
-    tcfg = pick(args, EstimatorTrainConfig)
     extra = {"model": model_ref(model_dir), "labels": str(Path(args.labels).resolve()),
-             "command": " ".join(sys.argv)}
+             "label_shards": f"{have}/{want}", "labels_partial": have < want, "command": " ".join(COMMAND)}
     summary = train_estimator(model, labels, ecfg, tcfg, args.out, rank=rank, world=world, extra=extra)
     if rank == 0:
         print(f"best held-out loss {summary['best_heldout_loss']:.4f} after {len(summary['history'])} epochs, "
@@ -50,7 +52,7 @@ def cmd_eval_estimator(args):
     if not args.all and Path(est.meta.get("labels", "")) == Path(args.labels).resolve():
         idx = torch.tensor(est.meta["heldout"])  # the estimator's own held-out contexts
     same = sudoku.same_unit() if labels["tokens"].shape[1] == 81 and args.task == "sudoku" else None
-    res = evaluate_estimator(est, model, labels, idx, same_unit=same)
+    res = evaluate_estimator(est, model, labels, idx, same_unit=same, progress=True)
     o = res["overall"]
     print(f"contexts {res['contexts']} ({'held-out split' if idx is not None else 'all'}), pairs {o['pairs']}")
     print(f"Spearman {o['spearman']:.4f}  Pearson {o['pearson']:.4f}  MAE {o['mae_nats']:.2e} nats")
@@ -67,7 +69,7 @@ def cmd_eval_estimator(args):
             print(f"  both cells' entropy > {floor} nats ({a['pairs']} pairs): predicted {a['predicted']:.4f}, "
                   f"exact labels {a['exact']:.4f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({**res, "provenance": provenance()}, indent=2) + "\n")
 
 
 
@@ -78,7 +80,10 @@ def add_parsers(sub) -> None:
     te = sub.add_parser("train-estimator", help="train the neural MI head on label shards (torchrun-aware)")
     te.add_argument("--model", help="the frozen model (default: the shipped checkpoints/sudoku)")
     te.add_argument("--labels", required=True, help="label directory written by 'mdmi label'")
-    te.add_argument("--out", required=True, help="directory for the trained head (refused if it holds one)")
+    te.add_argument("--out", required=True, help="directory for the trained head (refused if it holds files)")
+    te.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    te.add_argument("--allow-partial", action="store_true",
+                    help="train on a label set whose shards are not all written (recorded in the head's config)")
     add_dataclass_args(te, EstimatorConfig, skip=("d_hidden",))
     add_dataclass_args(te, EstimatorTrainConfig)
     te.set_defaults(func=cmd_train_estimator)

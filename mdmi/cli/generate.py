@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_decode_args, load, selector_from_args
+from .common import add_decode_args, check_positive, load, selector_from_args
 
 
 def cmd_generate_protein(args):
@@ -11,16 +11,23 @@ def cmd_generate_protein(args):
     from ..decode import decode
     from ..tasks.protein import write_fasta
 
+    from tqdm import tqdm
+
+    check_positive(args, "length", "n", "batch_size")
     model = load(args.model)
     if not hasattr(model, "encode"):
-        raise ValueError("generate protein needs a Hugging Face masked LM (--model hf:<id or dir>)")
-    x = model.encode(["A" * args.length] * args.n)
-    x = torch.where(model.fixed(x), x, torch.full_like(x, model.mask_id))
+        raise ValueError("generate protein needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
+    selector = selector_from_args(args, model)
     g = torch.Generator().manual_seed(args.seed)
-    res = decode(model, x, selector_from_args(args, model), generator=g, temperature=args.temperature)
-    seqs = model.decode_tokens(res.tokens)
-    write_fasta(args.out, [(f"sample{i} nfe={int(n)}", s) for i, (s, n) in enumerate(zip(seqs, res.nfe))])
-    print(f"wrote {len(seqs)} sequences of length {args.length} to {args.out}; mean NFE {res.nfe.double().mean():.1f}")
+    seqs, nfe = [], []
+    for s in tqdm(range(0, args.n, args.batch_size), desc="generate", unit="batch"):
+        x = model.encode(["A" * args.length] * min(args.batch_size, args.n - s))
+        x = torch.where(model.fixed(x), x, torch.full_like(x, model.mask_id))
+        res = decode(model, x, selector, generator=g, temperature=args.temperature)
+        seqs += model.decode_tokens(res.tokens)
+        nfe += res.nfe.tolist()
+    write_fasta(args.out, [(f"sample{i} nfe={n}", s) for i, (s, n) in enumerate(zip(seqs, nfe))])
+    print(f"wrote {len(seqs)} sequences of length {args.length} to {args.out}; mean NFE {sum(nfe) / len(nfe):.1f}")
 
 
 
@@ -31,5 +38,9 @@ def add_parsers(sub) -> None:
     gpr.add_argument("--length", type=int, required=True, help="residues per sequence")
     gpr.add_argument("--n", type=int, default=4, help="sequences to generate")
     gpr.add_argument("--out", required=True, help="FASTA file to write")
+    gpr.add_argument("--batch-size", type=int, default=32, help="sequences decoded together")
     add_decode_args(gpr)
+    for a in gpr._actions:
+        if a.dest == "model":  # no shipped protein model to default to
+            a.required, a.help = True, "protein masked LM: antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>"
     gpr.set_defaults(func=cmd_generate_protein, temperature=1.0)

@@ -21,6 +21,8 @@ def cmd_mi(args):
         return _protein_mi(args, model)
     if args.puzzle:
         x, grid = sudoku.encode(args.puzzle, model.mask_id)[None], 9
+        if args.cell is not None and not (0 <= args.cell < 81 and int(x[0, args.cell]) == model.mask_id):
+            raise ValueError(f"--cell {args.cell} is not a blank cell of the puzzle (cells are 0..80)")
     else:
         raise ValueError("give a Sudoku puzzle or --fasta FILE")
     res = exact_mi(model, x, progress=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import load
+from .common import check_positive, load, provenance
 
 if TYPE_CHECKING:
     import torch
@@ -50,6 +50,9 @@ def read_sequences(path, model) -> torch.Tensor:
     if not rows:
         raise ValueError(f"{path}: no sequences found")
     lengths = {len(r) for r in rows}
+    fixed = getattr(getattr(model, "config", None), "seq_len", None)
+    if fixed is not None and lengths != {fixed}:
+        raise ValueError(f"{path}: this model scores sequences of exactly {fixed} tokens, got lengths {sorted(lengths)}")
     if len(lengths) > 1:
         raise ValueError(f"{path}: sequences must share one length, got lengths {sorted(lengths)}")
     return torch.stack(rows)
@@ -61,6 +64,9 @@ def cmd_nll(args):
 
     from ..likelihood import nll
 
+    check_positive(args, "chunk")
+    if args.samples < 2:
+        raise ValueError(f"--samples must be >= 2 (for a standard error), got {args.samples}")
     model = load(args.model)
     x = read_sequences(args.input, model)
     g = torch.Generator().manual_seed(args.seed)
@@ -72,7 +78,10 @@ def cmd_nll(args):
     for i, (a, b, c) in enumerate(rows):
         print(f"{i:5d} {a:12.3f} {b:11.4f} {c:8.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps([{"nll": a, "nats_per_token": b, "stderr": c} for a, b, c in rows]) + "\n")
+        Path(args.json).write_text(json.dumps({
+            "model": str(args.model), "input": str(args.input), "method": args.method, "samples": args.samples,
+            "seed": args.seed, "provenance": provenance(),
+            "sequences": [{"nll": a, "nats_per_token": b, "stderr": c} for a, b, c in rows]}, indent=1) + "\n")
 
 
 

@@ -6,7 +6,8 @@ import sys
 import time
 from dataclasses import fields
 
-from .common import add_dataclass_args, pick
+from ..files import claim_dir
+from .common import COMMAND, add_dataclass_args, pick
 
 
 def cmd_train_sudoku(args):
@@ -16,6 +17,7 @@ def cmd_train_sudoku(args):
     from ..train import TrainConfig, train
     from ..models.transformer import MaskedTransformer, MDMConfig
 
+    claim_dir(args.out, args.resume, args.overwrite, "checkpoint")  # before any work
     mcfg = pick(args, MDMConfig, vocab_size=sudoku.VOCAB_SIZE, seq_len=81, grid=9)
     tcfg = pick(args, TrainConfig)
     t0 = time.time()
@@ -28,8 +30,8 @@ def cmd_train_sudoku(args):
 
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
-    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(sys.argv)}
-    train(model, sample, tcfg, args.out, resume=args.resume, extra=extra)
+    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(COMMAND)}
+    train(model, sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
 
@@ -43,14 +45,15 @@ def cmd_train_hmm(args):
     from ..train import TrainConfig, train
     from ..models.transformer import MaskedTransformer, MDMConfig
 
+    claim_dir(args.out, args.resume, args.overwrite, "checkpoint")  # before any work
     hcfg = HMMConfig(**{f.name: getattr(args, "hmm_seed" if f.name == "seed" else f.name) for f in fields(HMMConfig)})
     hmm = HMM(hcfg)
     mcfg = pick(args, MDMConfig, vocab_size=hcfg.n_symbols, seq_len=hcfg.length, grid=0)
     tcfg = pick(args, TrainConfig)
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
-    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(sys.argv)}
-    train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra)
+    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(COMMAND)}
+    train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
 
@@ -65,6 +68,7 @@ def add_parsers(sub) -> None:
     ts = tsub.add_parser("sudoku", help="train on augmented random Sudoku grids")
     ts.add_argument("--out", required=True, help="checkpoint directory")
     ts.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    ts.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
     ts.add_argument("--base-grids", type=int, default=20000, help="distinct base grids before augmentation")
     add_dataclass_args(ts, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
     add_dataclass_args(ts, TrainConfig)
@@ -73,6 +77,7 @@ def add_parsers(sub) -> None:
     th = tsub.add_parser("hmm", help="train on samples of a fixed seeded HMM")
     th.add_argument("--out", required=True, help="checkpoint directory")
     th.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    th.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
     for f in fields(HMMConfig):
         name = "hmm-seed" if f.name == "seed" else f.name.replace("_", "-")
         th.add_argument(f"--{name}", type=type(f.default), default=f.default, help=f"HMM {f.name}")

@@ -13,6 +13,8 @@ model's device and dtype.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ..interface import ModelOutput
@@ -73,6 +75,9 @@ class HFMaskedLM:
 
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
+        local = Path(name_or_path).expanduser()
+        if not local.is_dir() and (name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1):
+            raise FileNotFoundError(f"hf:{name_or_path}: no such directory (a hub id looks like 'org/name')")
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
         model = AutoModelForMaskedLM.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
         if allowed is None and getattr(model.config, "model_type", "") in ("esm", "esmc"):

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..files import read_safetensors
 from ..interface import ModelOutput
 
 CONFIG_NAME = "config.json"
@@ -149,6 +150,19 @@ class MaskedTransformer(nn.Module):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    @torch.no_grad()
+    def fingerprint(self) -> list[float]:
+        """Eight logits on a fixed input (every third position masked): recorded at save
+        and checked at load, so a config edited after training (say ``n_heads``, which no
+        weight shape shows) is refused instead of giving wrong outputs."""
+        L, V = self.config.seq_len, self.config.vocab_size
+        x = torch.arange(L)[None] % V
+        x[:, ::3] = self.mask_id
+        was = self.training
+        out = self.eval()(x).logits[0, :8, 0]
+        self.train(was)
+        return [round(float(v), 5) for v in out]
+
     def save(self, path: str | Path, extra: dict | None = None) -> None:
         """Write ``model.safetensors`` + ``config.json`` (plus ``extra`` keys) to ``path``."""
         from safetensors.torch import save_file
@@ -159,24 +173,26 @@ class MaskedTransformer(nn.Module):
         tmp = path / (WEIGHTS_NAME + ".tmp")
         save_file(state, str(tmp))
         tmp.replace(path / WEIGHTS_NAME)
-        meta = {"kind": "mdmi.MaskedTransformer", "config": asdict(self.config), **(extra or {})}
+        meta = {"kind": "mdmi.MaskedTransformer", "config": asdict(self.config), **(extra or {}),
+                "fingerprint": self.fingerprint()}
         (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "MaskedTransformer":
         """Load a directory written by :meth:`save`; clear errors for missing or wrong files."""
-        from safetensors.torch import load_file
-
         path = Path(path)
         cfg_file, w_file = path / CONFIG_NAME, path / WEIGHTS_NAME
         for f in (cfg_file, w_file):
             if not f.is_file():
                 raise FileNotFoundError(f"model directory {path} has no {f.name}")
-        meta = json.loads(cfg_file.read_text())
+        try:
+            meta = json.loads(cfg_file.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{cfg_file} is not valid JSON: {e}") from None
         if meta.get("kind") != "mdmi.MaskedTransformer":
             raise ValueError(f"{cfg_file} is not an mdmi.MaskedTransformer config (kind={meta.get('kind')!r})")
         model = cls(MDMConfig.from_dict(meta["config"]))
-        state = load_file(str(w_file))
+        state = read_safetensors(w_file)
         own = model.state_dict()
         bad = [k for k in own if k in state and state[k].shape != own[k].shape]
         missing, unexpected = set(own) - set(state), set(state) - set(own)
@@ -188,5 +204,9 @@ class MaskedTransformer(nn.Module):
                             + [f"unexpected {sorted(unexpected)}"] * bool(unexpected))
             )
         model.load_state_dict(state)
+        want = meta.get("fingerprint")
+        if want is not None and not torch.allclose(torch.tensor(model.fingerprint()), torch.tensor(want), atol=1e-3):
+            raise ValueError(f"{cfg_file} no longer describes the weights in {w_file.name}: their outputs on a fixed "
+                             f"input differ from those recorded at save (was the config edited?)")
         model.meta = meta
         return model.eval()
