@@ -42,7 +42,10 @@ def load(path: str | Path, **hf_kwargs):
     cfg = path / "config.json"
     if not cfg.is_file():
         raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
-    meta = json.loads(cfg.read_text())
+    try:
+        meta = json.loads(cfg.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg} is not valid JSON: {e}") from None
     kind = meta.get("kind")
     if kind is None and "model_type" in meta:
         from .models.hf import HFMaskedLM

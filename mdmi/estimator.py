@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import check_types
+
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "estimator.safetensors"
 
@@ -42,6 +44,7 @@ class EstimatorConfig:
     prob_features: bool = False  # also read each position's entropy and top probabilities from the same pass
 
     def __post_init__(self):
+        check_types(self)
         for k in ("d_hidden", "width", "rank"):
             if getattr(self, k) < 1:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")

@@ -19,6 +19,7 @@ from typing import Callable
 
 import torch
 
+from .config import check_types
 from .decode import decode, replay
 from .interface import free_positions, scorable
 from .mi import DEFAULT_DELTA, PROBE_BATCH, exact_mi
@@ -40,6 +41,7 @@ class LabelConfig:
     store_hidden: bool = False  # hidden states are cheap to recompute; store only if asked
 
     def __post_init__(self):
+        check_types(self)
         if self.contexts < 1 or self.shard_size < 1:
             raise ValueError(f"contexts and shard_size must be positive, got {self.contexts}, {self.shard_size}")
         if not 0 <= self.decode_frac <= 1:

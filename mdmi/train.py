@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .config import check_types
 from .models.transformer import MaskedTransformer
 
 STATE_NAME = "train_state.json"
@@ -41,6 +42,7 @@ class TrainConfig:
     log_every: int = 50  # steps between JSONL log lines
 
     def __post_init__(self):
+        check_types(self)
         for name in ("steps", "batch_size", "ckpt_every", "log_every"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .config import check_types
 from .estimator import Estimator, EstimatorConfig
 
 
@@ -33,6 +34,7 @@ class EstimatorTrainConfig:
     seed: int = 0
 
     def __post_init__(self):
+        check_types(self)
         if not 0 < self.heldout_frac < 1:
             raise ValueError(f"heldout_frac must lie in (0, 1), got {self.heldout_frac}")
         if self.epochs < 1 or self.batch_size < 1:

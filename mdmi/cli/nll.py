@@ -41,6 +41,8 @@ def read_sequences(path, model) -> torch.Tensor:
                 rows.append(sudoku.encode(grid, model.mask_id))
             else:
                 ids = [int(t) for t in line.replace(",", " ").split()]
+                if not ids:
+                    raise ValueError("no token ids on this line")
                 bad = [t for t in ids if not 0 <= t < model.vocab_size or t == model.mask_id]
                 if bad:
                     raise ValueError(f"unknown token ids {sorted(set(bad))[:5]} (vocab_size={model.vocab_size})")

@@ -109,6 +109,8 @@ def read_puzzles(path: str | Path) -> list[Puzzle]:
         if not line:
             continue
         parts = line.replace(",", " ").split()
+        if not parts:  # a line of separators only
+            continue
         if len(parts) > 2:
             raise ValueError(f"{path}:{n}: expected 'puzzle' or 'puzzle solution', got {len(parts)} fields")
         try:
