@@ -26,6 +26,13 @@ SWEEPS = {
     "dependency_bound": [{"tau": t} for t in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
     "mi_budget_oracle": [{"gamma": g} for g in (0.01, 0.1)],
     "dependency_bound_oracle": [{"tau": t} for t in (0.1, 1.0)],
+    # the field's newer decoders (issue 16); each file cites its source
+    "klass": [{"tau": t} for t in (0.999, 0.99, 0.9, 0.7, 0.5)] + [{"tau": 0.9, "eps": e} for e in (1e-3, 0.1)],
+    "dilated": [{"base": b} for b in (2, 3, 4, 8)] + [{"base": 2, "block": n} for n in (8, 16)],
+    "pc_sampler": [{"k": k} for k in (2, 3, 4, 6, 8)] + [{"k": 3, "lam": 0.05}],
+    "info_gain": [{"k": k} for k in (2, 3, 4, 6, 8)] + [{"k": 4, "w": w} for w in (0.3, 3.0)],
+    "remask": [{"k": 1, "budget": b} for b in (4, 8, 16, 32)] + [{"k": k, "budget": 8} for k in (2, 4)],
+    "info_gain_oracle": [{"k": 4}],
 }
 HMM_SWEEPS = {
     "sequential": [{}],
@@ -39,8 +46,14 @@ HMM_SWEEPS = {
     "dependency_bound": [{"tau": t} for t in (0.1, 0.3, 1.0, 3.0, 10.0)],
     "mi_budget_oracle": [{"gamma": g} for g in (3.0, 30.0)],
     "dependency_bound_oracle": [{"tau": t} for t in (0.3, 3.0)],
+    "klass": [{"tau": t} for t in (0.7, 0.5, 0.3)] + [{"tau": 0.5, "eps": e} for e in (1e-3, 0.1)],
+    "dilated": [{"base": b} for b in (2, 3, 4, 8)],
+    "pc_sampler": [{"k": k} for k in (2, 4, 8, 16)],
+    "info_gain": [{"k": k} for k in (2, 4, 8, 16)],
+    "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": k, "budget": 8, "tau": 0.5} for k in (2, 4)],
+    "info_gain_oracle": [{"k": 4}],
 }
-NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound")
+NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound", "info_gain")
 
 
 def build(name: str, params: dict, model, estimator):

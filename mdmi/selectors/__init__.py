@@ -11,11 +11,16 @@ from __future__ import annotations
 import inspect
 import math
 
-from .base import ORDERS, StepState
+from .base import ORDERS, Step, StepState
 from .dependency_bound import DependencyBound, dependency_bound, dependency_bound_oracle
+from .dilated import Dilated
 from .entropy_bound import EntropyBound
 from .factor import Factor
+from .info_gain import InfoGain, info_gain, info_gain_oracle
+from .klass import KLASS
 from .mi_budget import MIBudget, mi_budget, mi_budget_oracle
+from .pc_sampler import PCSampler
+from .remask import Remask
 from .sequential import Sequential
 from .threshold import Threshold
 from .topk import TopK
@@ -30,10 +35,16 @@ SELECTORS = {
     "mi_budget_oracle": mi_budget_oracle,
     "dependency_bound": dependency_bound,
     "dependency_bound_oracle": dependency_bound_oracle,
+    "klass": KLASS,
+    "dilated": Dilated,
+    "pc_sampler": PCSampler,
+    "info_gain": info_gain,
+    "info_gain_oracle": info_gain_oracle,
+    "remask": Remask,
 }
 
 
-WIRING = ("estimator", "model", "pairwise")  # what the caller passes in, not a knob
+WIRING = ("estimator", "model", "pairwise", "background")  # what the caller passes in, not a knob
 
 
 def knobs(name: str) -> dict:
@@ -77,5 +88,6 @@ def make_selector(name: str, **params):
     return SELECTORS[name](**params)
 
 
-__all__ = ["SELECTORS", "ORDERS", "StepState", "Sequential", "TopK", "Threshold", "Factor", "EntropyBound",
-           "MIBudget", "DependencyBound", "make_selector", "knobs", "check_params"]
+__all__ = ["SELECTORS", "ORDERS", "Step", "StepState", "Sequential", "TopK", "Threshold", "Factor", "EntropyBound",
+           "MIBudget", "DependencyBound", "KLASS", "Dilated", "PCSampler", "InfoGain", "Remask", "make_selector",
+           "knobs", "check_params"]
