@@ -152,9 +152,11 @@ def print_table(rows: list[dict]) -> None:
         lo, hi = r["solve_rate_ci95"]
         red = r.get("nfe_reduction_vs_sequential")
         p = ",".join(f"{k}={v}" for k, v in r["params"].items())
+        extra = r.get("oracle_extra_passes_per_puzzle")
         print(f"{r['selector']:24s} {p:18s} {100 * r['solve_rate']:8.1f} {100 * lo:6.1f}-{100 * hi:5.1f} "
               f"{r['mean_nfe']:7.2f} {'-' if red is None else f'{red:.2f}':>7} {r['seconds']:7.1f} "
-              f"{r['puzzles_per_s']:7.1f}")
+              f"{r['puzzles_per_s']:7.1f}" + ("" if extra is None else
+                                              f"   + {extra:.1f} exact-MI passes = {r['mean_nfe'] + extra:.1f} in all"))
 
 
 def _interp(points: list[tuple[float, float]], x: float) -> float | None:

@@ -22,14 +22,14 @@ def cmd_solve(args):
                           generator=torch.Generator().manual_seed(args.seed))
     out = res["outputs"][0]
     print(sudoku.pretty(out))
-    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(selector, 1)}   "
+    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(selector, 1, res['mean_nfe'])}   "
           f"blanks: {p.puzzle.count('0')}" + ("   (several solutions: scored by validity)" if res["non_unique"] else ""))
 
 
-def _extra(selector, n) -> str:
-    """' + K exact-MI passes' for oracle selectors: their MI costs passes the loop does not count."""
+def _extra(selector, n, mean_nfe) -> str:
+    """For oracle selectors, the exact-MI passes the loop's NFE leaves out, and the total."""
     extra = getattr(getattr(selector, "pairwise", None), "extra_passes", None)
-    return "" if extra is None else f" + {extra / n:.1f} exact-MI passes = {extra / n:.1f} more per puzzle"
+    return "" if extra is None else f" (+ {extra / n:.1f} exact-MI passes per puzzle = {mean_nfe + extra / n:.1f} in all)"
 
 
 def cmd_eval_sudoku(args):
@@ -55,7 +55,7 @@ def cmd_eval_sudoku(args):
           + (f"  ({nu} puzzles have several solutions: any valid grid counts)" if nu else ""))
     acc = "n/a (no puzzle has a unique solution)" if res["cell_accuracy"] is None else \
         f"{100 * res['cell_accuracy']:.2f}%" + (f" (over the {n - nu} unique puzzles)" if nu else "")
-    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(selector, n)}")
+    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(selector, n, res['mean_nfe'])}")
     print(f"time: {res['seconds']:.1f}s  ({res['puzzles_per_s']:.1f} puzzles/s)")
     if args.json:
         row = {k: v for k, v in res.items() if k not in ("outputs", "solved")}
