@@ -27,27 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import mdmi  # noqa: E402
 from mdmi.interface import masked_log_probs, scorable  # noqa: E402
-from mdmi.likelihood import log_ratio, nll  # noqa: E402
+from mdmi.likelihood import log_ratio, nll, pseudo_log_likelihood  # noqa: E402
 from mdmi.stats import pearson, spearman  # noqa: E402
 from mdmi.tasks.antibody import load_antibodies  # noqa: E402
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 
 
-@torch.no_grad()
-def pll(model, x, batch=128):
-    """(B,) mean over residues of log p_i(x_i | x_{-i}) and (B, L) the per-position terms;
-    one pass per residue."""
-    content = scorable(model, x)
-    rows, cols = content.nonzero().unbind(1)
-    terms = torch.zeros(x.shape, dtype=torch.float64)
-    for s in range(0, len(rows), batch):
-        r, c = rows[s: s + batch], cols[s: s + batch]
-        inp = x[r].clone()
-        inp[torch.arange(len(r)), c] = model.mask_id
-        lp = masked_log_probs(model(inp).logits, model.allowed).double()
-        terms[r, c] = lp[torch.arange(len(r)), c, x[r, c]]
-    return terms.sum(1) / content.sum(1), terms
+def pll(model, x):
+    """(B,) mean over residues of log p_i(x_i | x_{-i}) and the (B, L) terms; one pass per residue."""
+    terms = pseudo_log_likelihood(model, x)
+    return terms.sum(1) / scorable(model, x).sum(1), terms
 
 
 @torch.no_grad()

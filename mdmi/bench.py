@@ -168,17 +168,18 @@ def _interp(points: list[tuple[float, float]], x: float) -> float | None:
 
 
 def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound", lo: float = 2.0,
-              hi: float = 6.0, tol: float = 0.10) -> list[dict]:
+              hi: float = 6.0, tol: float = 0.10, metric: str = "solve_rate", label: str = "solve") -> list[dict]:
     """Solve rates at equal mean NFE: one entry per sweep point of either selector whose NFE
     is ``lo``..``hi`` times fewer than sequential. Each gives the other selector's nearest
     point (and whether its NFE is within ``tol``), its solve rate interpolated linearly
     in NFE at that point (None outside the other's measured range), and whether some point
-    of the other curve dominates it (no more NFE, within ``tol``, and no lower solve rate)."""
+    of the other curve dominates it (no more NFE, within ``tol``, and no lower solve rate).
+    ``metric`` (higher is better) is the row key compared, ``label`` its name in the keys."""
     seq = sequential_row(rows)
     if seq is None:
         raise ValueError("equal_nfe needs the sequential row (the NFE reference)")
     s_nfe = seq["mean_nfe"]
-    curves = {n: sorted((r["mean_nfe"], r["solve_rate"], r["params"]) for r in rows if r["selector"] == n)
+    curves = {n: sorted((r["mean_nfe"], r[metric], r["params"]) for r in rows if r["selector"] == n)
               for n in (ours, ref)}
     out = []
     for here, there in ((ref, ours), (ours, ref)):
@@ -189,9 +190,9 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
             near = min(other, key=lambda o: abs(o[0] - nfe))
             interp = _interp([(o[0], o[1]) for o in other], nfe)
             ours_rate, ref_rate = (interp, rate) if here == ref else (rate, interp)
-            out.append({"at": here, "params": params, "nfe": nfe, "reduction": s_nfe / nfe, f"{here}_solve": rate,
-                        f"{there}_solve_interp": interp, f"{there}_nearest": {"params": near[2], "nfe": near[0],
-                                                                              "solve": near[1]},
+            out.append({"at": here, "params": params, "nfe": nfe, "reduction": s_nfe / nfe, f"{here}_{label}": rate,
+                        f"{there}_{label}_interp": interp, f"{there}_nearest": {"params": near[2], "nfe": near[0],
+                                                                                label: near[1]},
                         "nearest_within_tol": abs(near[0] - nfe) <= tol * nfe,
                         # a point of the other curve with no more NFE (within tol) and a solve rate at least as high
                         f"{there}_dominates": any(o[0] <= (1 + tol) * nfe and o[1] >= rate for o in other),
@@ -199,20 +200,21 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
     return sorted(out, key=lambda e: e["nfe"])
 
 
-def print_equal_nfe(cmp: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound") -> None:
-    print(f"\nequal NFE, {ours} vs {ref} (points 2x-6x fewer NFE than sequential; "
+def print_equal_nfe(cmp: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound", label: str = "solve",
+                    scale: float = 100.0) -> None:
+    print(f"\nequal NFE, {ours} vs {ref} on {label} (points 2x-6x fewer NFE than sequential; "
           "the other curve interpolated linearly in NFE)")
     print(f"{'point of':16s} {'params':14s} {'NFE':>6s} {'xfewer':>6s} {ours + ' %':>14s} {ref + ' %':>16s} {'diff':>6s} "
           f"{'dominated by other':>18s}")
     for e in cmp:
-        a = e.get(f"{ours}_solve", e.get(f"{ours}_solve_interp"))
-        b = e.get(f"{ref}_solve", e.get(f"{ref}_solve_interp"))
-        f = lambda v: "   n/a" if v is None else f"{100 * v:6.1f}"  # noqa: E731
+        a = e.get(f"{ours}_{label}", e.get(f"{ours}_{label}_interp"))
+        b = e.get(f"{ref}_{label}", e.get(f"{ref}_{label}_interp"))
+        f = lambda v: "   n/a" if v is None else f"{scale * v:6.1f}" if scale == 100 else f"{v:6.3f}"  # noqa: E731
         p = ",".join(f"{k}={v}" for k, v in e["params"].items())
         d = e["ours_minus_ref"]
         dom = next(v for k, v in e.items() if k.endswith("_dominates"))
         print(f"{e['at']:16s} {p:14s} {e['nfe']:6.2f} {e['reduction']:6.2f} {f(a):>14s} {f(b):>16s} "
-              f"{'n/a' if d is None else f'{100 * d:+.1f}':>6s} {'yes' if dom else 'no':>18s}")
+              f"{'n/a' if d is None else f'{scale * d:+.{1 if scale == 100 else 3}f}':>6s} {'yes' if dom else 'no':>18s}")
 
 
 def sequential_match(rows: list[dict], ours: str = "mi_budget", points: float = 0.01, frac: float = 0.25) -> list[dict]:
@@ -240,7 +242,8 @@ def write(rows: list[dict], json_path: str | Path, plot_path: str | Path | None 
         pareto_plot(rows, plot_path)
 
 
-def pareto_plot(rows: list[dict], path: str | Path) -> None:
+def pareto_plot(rows: list[dict], path: str | Path, metric: str = "solve_rate", ylabel: str = "solve rate (%)",
+                scale: float = 100.0, xlabel: str = "mean NFE (model passes per puzzle, log scale)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,11 +251,11 @@ def pareto_plot(rows: list[dict], path: str | Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name in dict.fromkeys(r["selector"] for r in rows):
-        pts = sorted((r["mean_nfe"], 100 * r["solve_rate"]) for r in rows if r["selector"] == name)
+        pts = sorted((r["mean_nfe"], scale * r[metric]) for r in rows if r["selector"] == name)
         ax.plot(*zip(*pts), "o-" if len(pts) > 1 else "k*", label=name, ms=4 if len(pts) > 1 else 10)
     ax.set_xscale("log")
-    ax.set_xlabel("mean NFE (model passes per puzzle, log scale)")
-    ax.set_ylabel("solve rate (%)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

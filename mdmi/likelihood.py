@@ -143,3 +143,24 @@ def log_ratio(model, x: torch.Tensor, y: torch.Tensor, samples: int = 64, couple
     terms = _masked_nll(model, both, masks, batch_size, allow).view(2, B, samples)
     est = wy * terms[1] - wx * terms[0]  # -log p(y) - (-log p(x))
     return _summarise(est, scored.sum(1))
+
+
+@torch.no_grad()
+def pseudo_log_likelihood(model, x: torch.Tensor, positions: torch.Tensor | None = None, batch_size: int = 128,
+                          allowed=None) -> torch.Tensor:
+    """log p_i(x_i | x_{-i}) (nats) at each of ``positions`` (B, L) bool (default: every
+    scorable position), each masked alone; 0 elsewhere. (B, L) float64. One model pass per
+    position scored, in batches of ``batch_size``."""
+    if positions is None:
+        positions = scorable(model, x)
+    allow = allowed_tokens(model, allowed)
+    rows, cols = positions.nonzero().unbind(1)
+    out = torch.zeros(x.shape, dtype=torch.float64)
+    for s in range(0, len(rows), batch_size):
+        r, c = rows[s: s + batch_size], cols[s: s + batch_size]
+        inp = x[r].clone()
+        inp[torch.arange(len(r)), c] = model.mask_id
+        a = allow[r] if allow.dim() == 3 else allow
+        lp = masked_log_probs(model(inp).logits, a).double()
+        out[r, c] = lp[torch.arange(len(r)), c, x[r, c]]
+    return out

@@ -1,0 +1,149 @@
+"""The antibody decoding benchmark: every selector over its knob on a pretrained antibody LM,
+one loop, one NFE count (DESIGN.md sections 4 and 7).
+
+Tasks on real sequences: ``cdr3`` / ``cdrs`` fill the masked CDR3 / all three CDRs;
+``denovo`` fills every residue of sequences of real lengths. Quality of the filled set F
+of each sequence, three ways:
+
+- ``recovery``: fraction of filled residues equal to the native one (pooled over all
+  filled residues of all sequences and samples);
+- ``pll``: mean over filled residues of log p_i(x_i | x_{-i}) under the same model, nats,
+  <= 0, higher is better; one pass per filled residue, not counted in NFE;
+- ``jsd`` (sampling only, ``samples`` >= 2): per filled position, the Jensen-Shannon
+  divergence (nats) between the amino-acid distribution of this decoder's samples and that
+  of sequential decoding's samples, averaged over positions and sequences. The floor is the
+  JSD between two independent sequential runs (``jsd_floor`` of the sequential row).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .bench import build, settings
+
+TASKS = ("cdr3", "cdrs", "denovo")
+# knob sweeps, cautious to aggressive. Antibody marginals in a masked CDR are broad (1-2
+# nats each), so budgets are larger than for Sudoku.
+ANTIBODY_SWEEPS = {
+    "sequential": [{}],
+    "topk": [{"k": k} for k in (2, 3, 4, 6, 8)],
+    "threshold": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "factor": [{"f": f} for f in (0.5, 1.0, 2.0, 4.0)],
+    "entropy_bound": [{"gamma": g} for g in (0.3, 1.0, 3.0, 10.0)],
+    "mi_budget": [{"gamma": g} for g in (1.0, 3.0, 10.0, 30.0)] + [{"gamma": g, "eta": 0.0} for g in (0.1, 0.3, 1.0)],
+    "dependency_bound": [{"tau": t} for t in (0.3, 1.0, 3.0)],
+    "klass": [{"tau": t} for t in (0.9, 0.7, 0.5)],
+    "dilated": [{"base": b} for b in (2, 3, 4)],
+    "pc_sampler": [{"k": k} for k in (2, 4, 8)],
+    "info_gain": [{"k": k} for k in (2, 4, 8)],
+    "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": 2, "budget": 8, "tau": 0.5}],
+}
+
+
+def task_batch(model, records, task: str, generator: torch.Generator | None = None):
+    """(x, native, filled): the masked inputs (B, L), the native tokens (B, L) and the
+    positions to fill (B, L) for ``task``."""
+    from .tasks.antibody import masked_batch
+
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    x, _ = masked_batch(model, records, "random:1" if task == "denovo" else task, generator)
+    native = model.encode([r.sequence for r in records])
+    return x, native, x == model.mask_id
+
+
+def jsd(counts_a: torch.Tensor, counts_b: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence (nats) between the distributions of two count tensors
+    (..., V), over the last axis."""
+    p = counts_a / counts_a.sum(-1, keepdim=True).clamp_min(1)
+    q = counts_b / counts_b.sum(-1, keepdim=True).clamp_min(1)
+    m = 0.5 * (p + q)
+
+    def kl(a, b):
+        return torch.where(a > 0, a * (a.clamp_min(1e-300).log() - b.clamp_min(1e-300).log()), torch.zeros_like(a)).sum(-1)
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def decode_runs(model, x, selector, temperature: float, samples: int, seed: int, batch_size: int):
+    """Decode every row of x ``samples`` times (1 when greedy): tokens (S, B, L), nfe (S, B), seconds."""
+    from .decode import decode
+
+    S = samples if temperature > 0 else 1
+    g = torch.Generator().manual_seed(seed)
+    toks, nfes, t0 = [], [], time.time()
+    for _ in range(S):
+        parts = [decode(model, x[s: s + batch_size], selector, generator=g, temperature=temperature)
+                 for s in range(0, len(x), batch_size)]
+        toks.append(torch.cat([p.tokens for p in parts]))
+        nfes.append(torch.cat([p.nfe for p in parts]))
+    return torch.stack(toks), torch.stack(nfes), time.time() - t0
+
+
+def score(model, tokens, native, filled, ref_counts=None):
+    """Recovery, PLL (nats per filled residue) and, given the sequential counts, JSD."""
+    from .likelihood import pseudo_log_likelihood
+
+    S = tokens.shape[0]
+    fs = filled[None].expand_as(tokens)
+    recovery = float((tokens == native[None])[fs].double().mean())
+    flat = tokens.reshape(-1, tokens.shape[-1])
+    pll = pseudo_log_likelihood(model, flat, positions=fs.reshape(flat.shape))
+    out = {"recovery": recovery, "pll": float(pll[fs.reshape(flat.shape)].mean())}
+    counts = torch.nn.functional.one_hot(tokens, model.vocab_size).sum(0).double()  # (B, L, V)
+    if ref_counts is not None and S > 1:
+        out["jsd"] = float(jsd(counts, ref_counts)[filled].mean())
+    return out, counts
+
+
+def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
+                 seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True) -> list[dict]:
+    """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
+    sequential runs first (twice when sampling: the JSD floor)."""
+    from tqdm import tqdm
+
+    if temperature < 0 or (temperature > 0 and samples < 2):
+        raise ValueError("sampling needs --temperature > 0 and --samples >= 2 (for JSD); greedy uses temperature 0")
+    x, native, filled = task_batch(model, records, task, torch.Generator().manual_seed(seed))
+    jobs = settings(selectors, sweep, ANTIBODY_SWEEPS)
+    jobs = [j for j in jobs if j[0] == "sequential"] + [j for j in jobs if j[0] != "sequential"]
+    if not jobs or jobs[0][0] != "sequential":
+        jobs = [("sequential", {})] + jobs  # the reference every row is compared with
+    rows, ref = [], None
+    for name, params in tqdm(jobs, desc=f"bench antibody {task}", unit="setting", disable=not progress):
+        sel = build(name, params, model, estimator)
+        toks, nfe, secs = decode_runs(model, x, sel, temperature, samples, seed, batch_size)
+        q, counts = score(model, toks, native, filled, ref)
+        row = {"selector": name, "params": params, "task": task, "n": len(records), "temperature": temperature,
+               "samples": toks.shape[0], "mean_nfe": float(nfe.double().mean()), **q, "seconds": secs,
+               "seqs_per_s": toks.shape[0] * len(records) / secs, "mean_filled": float(filled.sum(1).double().mean())}
+        if hasattr(getattr(sel, "pairwise", None), "extra_passes"):
+            row["oracle_extra_passes_per_seq"] = sel.pairwise.extra_passes / (len(records) * toks.shape[0])
+        if name == "sequential" and ref is None:
+            ref = counts
+            if temperature > 0:  # a second, independent sequential run: how far sampling noise alone gets
+                toks2, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size)
+                c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
+                row["jsd"] = float(jsd(counts, c2)[filled].mean())
+                row["jsd_floor"] = row["jsd"]
+        rows.append(row)
+    seq = rows[0]["mean_nfe"]
+    for r in rows:
+        r["nfe_reduction_vs_sequential"] = seq / r["mean_nfe"]
+    return rows
+
+
+def print_antibody_table(rows: list[dict]) -> None:
+    sampled = any("jsd" in r for r in rows)
+    print(f"{'selector':18s} {'params':24s} {'NFE':>6s} {'xfewer':>6s} {'recovery':>8s} {'PLL':>8s}"
+          + (f" {'JSD':>7s}" if sampled else "") + f" {'seq/s':>7s}")
+    for r in rows:
+        p = ",".join(f"{k}={v}" for k, v in r["params"].items())
+        print(f"{r['selector']:18s} {p:24s} {r['mean_nfe']:6.2f} {r['nfe_reduction_vs_sequential']:6.2f} "
+              f"{100 * r['recovery']:7.1f}% {r['pll']:8.4f}"
+              + (f" {r.get('jsd', math.nan):7.4f}" if sampled else "") + f" {r['seqs_per_s']:7.1f}")
+    if sampled:
+        print(f"JSD floor (two independent sequential runs): {rows[0].get('jsd_floor', math.nan):.4f} nats")
