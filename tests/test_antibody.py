@@ -368,6 +368,6 @@ def test_bench_antibody_greedy_and_sampled(tmp_path, capsys):
 def test_jsd_by_hand():
     from mdmi.bench_antibody import jsd
 
-    a, b = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0])
+    a, b = torch.tensor([2.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64)
     assert math.isclose(float(jsd(a, b)), math.log(2), rel_tol=1e-9)  # disjoint: log 2
     assert float(jsd(a, a)) == 0.0
