@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from .decode import DecodeResult, decode
+from .files import read_json
 from .interface import MaskedModel, ModelOutput
 from .selectors import SELECTORS, make_selector
 
@@ -42,10 +43,7 @@ def load(path: str | Path, **hf_kwargs):
     cfg = path / "config.json"
     if not cfg.is_file():
         raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
-    try:
-        meta = json.loads(cfg.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{cfg} is not valid JSON: {e}") from None
+    meta = read_json(cfg)
     kind = meta.get("kind")
     if kind is None and "model_type" in meta:
         from .models.hf import HFMaskedLM

@@ -159,13 +159,13 @@ class Estimator(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path) -> "Estimator":
-        from .files import read_safetensors
+        from .files import read_json, read_safetensors
 
         path = Path(path)
         for f in (CONFIG_NAME, WEIGHTS_NAME):
             if not (path / f).is_file():
                 raise FileNotFoundError(f"estimator directory {path} has no {f}")
-        meta = json.loads((path / CONFIG_NAME).read_text())
+        meta = read_json(path / CONFIG_NAME)
         if meta.get("kind") != "mdmi.Estimator":
             raise ValueError(f"{path / CONFIG_NAME} is not an mdmi.Estimator config (kind={meta.get('kind')!r})")
         est = cls(EstimatorConfig(**meta["config"]))

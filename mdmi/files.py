@@ -29,3 +29,13 @@ def read_safetensors(path: str | Path) -> dict:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error type for every malformed file
         raise ValueError(f"{path} is not a readable safetensors file (empty or truncated?): {e}") from None
+
+
+def read_json(path: str | Path):
+    """A JSON file's content; ValueError naming the file when it is not valid JSON."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None

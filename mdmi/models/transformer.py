@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import check_types
-from ..files import read_safetensors
+from ..files import read_json, read_safetensors
 from ..interface import ModelOutput
 
 CONFIG_NAME = "config.json"
@@ -189,10 +189,7 @@ class MaskedTransformer(nn.Module):
         for f in (cfg_file, w_file):
             if not f.is_file():
                 raise FileNotFoundError(f"model directory {path} has no {f.name}")
-        try:
-            meta = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{cfg_file} is not valid JSON: {e}") from None
+        meta = read_json(cfg_file)
         if meta.get("kind") != "mdmi.MaskedTransformer":
             raise ValueError(f"{cfg_file} is not an mdmi.MaskedTransformer config (kind={meta.get('kind')!r})")
         model = cls(MDMConfig.from_dict(meta["config"]))
