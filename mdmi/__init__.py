@@ -9,7 +9,6 @@ Public API:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .decode import DecodeResult, decode
