@@ -33,6 +33,9 @@ SWEEPS = {
     "info_gain": [{"k": k} for k in (2, 3, 4, 6, 8)] + [{"k": 4, "w": w} for w in (0.3, 3.0)],
     "remask": [{"k": 1, "budget": b} for b in (4, 8, 16, 32)] + [{"k": k, "budget": 8} for k in (2, 4)],
     "info_gain_oracle": [{"k": 4}],
+    # issue 18: factor's eligibility and size, MI only to keep dependent positions apart
+    "mi_gate": [{"f": f, "eps": e} for f in (0.5, 1.0, 2.0, 4.0) for e in (0.01, 0.1)],
+    "mi_gate_oracle": [{"f": 1.0, "eps": 0.05}],
 }
 HMM_SWEEPS = {
     "sequential": [{}],
@@ -52,8 +55,10 @@ HMM_SWEEPS = {
     "info_gain": [{"k": k} for k in (2, 4, 8, 16)],
     "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": k, "budget": 8, "tau": 0.5} for k in (2, 4)],
     "info_gain_oracle": [{"k": 4}],
+    "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
+    "mi_gate_oracle": [{"f": 1.0, "eps": 0.1}],
 }
-NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound", "info_gain")
+NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound", "info_gain", "mi_gate")
 
 
 def build(name: str, params: dict, model, estimator):

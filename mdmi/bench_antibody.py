@@ -40,6 +40,7 @@ ANTIBODY_SWEEPS = {
     "pc_sampler": [{"k": k} for k in (2, 4, 8)],
     "info_gain": [{"k": k} for k in (2, 4, 8)],
     "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": 2, "budget": 8, "tau": 0.5}],
+    "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
 }
 
 

@@ -230,3 +230,24 @@ def test_bad_knobs_name_the_knob():
             make_selector(name, **bad)
     assert {"klass", "dilated", "pc_sampler", "info_gain", "remask"} <= set(SELECTORS)
     assert mdmi.SELECTORS is SELECTORS
+
+
+# ------------------------------------------------------------------ MI gate (issue 18)
+
+
+def test_mi_gate_keeps_factor_size_and_order_and_drops_dependent_partners():
+    from mdmi.selectors.mi_gate import MIGate
+
+    probs = [[0.999, 0.001], [0.998, 0.002], [0.997, 0.003], [0.6, 0.4]]
+    I = [[0, 0.5, 0.0, 0], [0.5, 0, 0.0, 0], [0.0, 0.0, 0, 0], [0, 0, 0, 0]]
+    # factor f = 1: c = .999, .998, .997, .6 -> (n+1)(1-c) = .002, .006, .012, 2.0 < 1 up to n = 3
+    assert make_selector("factor", f=1.0)(state(probs)).tolist() == [[True, True, True, False]]
+    # position 1 depends on position 0 (0.5 nats > eps): left for the next step; 2 goes
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).tolist() == [[True, False, True, False]]
+    # a large eps is the factor rule; a smaller eps never takes more
+    assert MIGate(FixedPairwise(I), f=1.0, eps=1.0)(state(probs)).tolist() == [[True, True, True, False]]
+    assert MIGate(FixedPairwise(I), f=1.0, eps=float("inf"))(state(probs)).tolist() == [[True, True, True, False]]
+    for eps in (0.0, 0.1, 0.4, 0.6):
+        assert int(MIGate(FixedPairwise(I), 1.0, eps)(state(probs)).sum()) <= 3
+    # the first (most confident) position is always taken, even if nothing is eligible by the gate's count
+    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0)(state(probs)).tolist() == [[True, False, False, False]]

@@ -19,6 +19,7 @@ from .factor import Factor
 from .info_gain import InfoGain, info_gain, info_gain_oracle
 from .klass import KLASS
 from .mi_budget import MIBudget, mi_budget, mi_budget_oracle
+from .mi_gate import MIGate, mi_gate, mi_gate_oracle
 from .pc_sampler import PCSampler
 from .remask import Remask
 from .sequential import Sequential
@@ -41,6 +42,8 @@ SELECTORS = {
     "info_gain": info_gain,
     "info_gain_oracle": info_gain_oracle,
     "remask": Remask,
+    "mi_gate": mi_gate,
+    "mi_gate_oracle": mi_gate_oracle,
 }
 
 
@@ -89,5 +92,5 @@ def make_selector(name: str, **params):
 
 
 __all__ = ["SELECTORS", "ORDERS", "Step", "StepState", "Sequential", "TopK", "Threshold", "Factor", "EntropyBound",
-           "MIBudget", "DependencyBound", "KLASS", "Dilated", "PCSampler", "InfoGain", "Remask", "make_selector",
+           "MIBudget", "DependencyBound", "KLASS", "Dilated", "PCSampler", "InfoGain", "Remask", "MIGate", "make_selector",
            "knobs", "check_params"]
