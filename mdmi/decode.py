@@ -96,7 +96,7 @@ def decode(
             sel[empty, best[empty]] = True
         new = fill(lp, temperature, generator)
         xb_new = torch.where(sel, new, xb)
-        fill_logp[rows] = torch.where(sel, lp.gather(-1, new[..., None])[..., 0], fill_logp[rows])
+        fill_logp[rows] = torch.where(sel, lp.gather(-1, new[..., None])[..., 0].float(), fill_logp[rows])
         if remask is not None:  # only positions the decoder filled before this step
             remask = remask & start_masked[rows] & ~mb
             xb_new = torch.where(remask, torch.full_like(xb_new, model.mask_id), xb_new)
