@@ -189,3 +189,21 @@ def test_help_shows_defaults_and_meanings():
     for p in walk(build_parser()):
         if p.prog == "mdmi eval sudoku":
             assert "(default: 256)" in p.format_help()  # --batch-size
+
+
+def test_estimator_and_labels_of_another_model_are_refused(root, tmp_path, capsys):
+    labels = tmp_path / "labels"
+    main(["label", "--model", str(root / "m"), "--out", str(labels), "--contexts", "2", "--shard-size", "2",
+          "--decode-frac", "0"])
+    main(["train-estimator", "--model", str(root / "m"), "--labels", str(labels), "--out", str(tmp_path / "e"),
+          "--epochs", "1", "--width", "8"])
+    torch.manual_seed(5)  # same shapes, other weights
+    MaskedTransformer(MDMConfig(d_model=32, n_layers=2, n_heads=2, grid=9)).save(tmp_path / "other")
+    other = str(tmp_path / "other")
+    fails(["train-estimator", "--model", other, "--labels", str(labels), "--out", str(tmp_path / "e2")],
+          "(labels) belong(s) to model sha256:", capsys)
+    fails(["eval-estimator", "--model", other, "--estimator", str(tmp_path / "e"), "--labels", str(labels)],
+          "(estimator) belong(s) to model", capsys)
+    fails(["solve", "0" * 81, "--model", other, "--selector", "mi_budget", "--estimator", str(tmp_path / "e")],
+          "(estimator) belong(s) to model", capsys)
+    assert not (tmp_path / "e2").exists()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_SUDOKU, check_positive, default_estimator, default_model, load, provenance
+from .common import DEFAULT_SUDOKU, check_positive, default_estimator, default_model, load, load_estimator, provenance
 
 
 def cmd_bench_sudoku(args):
     from .. import bench
-    from ..estimator import Estimator
     from ..tasks import sudoku
 
     check_positive(args, "batch_size")
@@ -21,7 +20,7 @@ def cmd_bench_sudoku(args):
     model_dir = default_model(args.model)
     model = load(model_dir)
     est_dir = default_estimator(args.estimator, model_dir)
-    estimator = Estimator.load(est_dir) if est_dir else None
+    estimator = load_estimator(est_dir, model_dir) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     for r in rows:
@@ -83,7 +82,6 @@ def cmd_bench_merge(args):
 
 def cmd_bench_hmm(args):
     from .. import bench
-    from ..estimator import Estimator
     from ..tasks.hmm import HMM, HMMConfig
 
     model = load(args.model)
@@ -91,7 +89,7 @@ def cmd_bench_hmm(args):
         raise ValueError(f"{args.model} was not trained on an HMM (train one with 'mdmi train hmm')")
     hmm = HMM(HMMConfig(**model.meta["hmm"]))
     est_dir = default_estimator(args.estimator, args.model)
-    estimator = Estimator.load(est_dir) if est_dir else None
+    estimator = load_estimator(est_dir, args.model) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
@@ -106,7 +104,6 @@ def cmd_bench_hmm(args):
 def cmd_bench_antibody(args):
     from .. import bench
     from ..bench_antibody import ANTIBODY_SWEEPS, print_antibody_table, run_antibody
-    from ..estimator import Estimator
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples")
@@ -117,7 +114,7 @@ def cmd_bench_antibody(args):
         raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
     limit = model.max_length - 2 if getattr(model, "max_length", None) else None
     records = read_antibody_fasta(args.fasta, max_length=limit)[: args.limit or None]
-    estimator = Estimator.load(args.estimator) if args.estimator else None
+    estimator = load_estimator(args.estimator, args.model) if args.estimator else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep)

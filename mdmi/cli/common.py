@@ -179,10 +179,8 @@ def selector_from_args(args, model=None):
     check_params(args.selector, params)  # before any estimator or model work
     estimator = None
     if args.selector in NEEDS_ESTIMATOR:
-        from ..estimator import Estimator
-
         est_dir = default_estimator(getattr(args, "estimator", None), default_model(args.model))
-        estimator = Estimator.load(est_dir) if est_dir else None
+        estimator = load_estimator(est_dir, default_model(args.model)) if est_dir else None
     return build(args.selector, params, model, estimator)
 
 
@@ -205,3 +203,19 @@ def default_estimator(path, model_dir):
         return path
     cand = Path(model_dir) / "estimator"
     return str(cand) if (cand / "config.json").is_file() else None
+
+
+def check_same_model(recorded, model_dir, what: str) -> None:
+    """ValueError when ``what`` records another model than ``model_dir`` (by weight hash,
+    pretrained name and version, or hub id)."""
+    if recorded and recorded != model_ref(model_dir):
+        raise ValueError(f"{what} belong(s) to model {recorded}, not to --model {model_dir} ({model_ref(model_dir)})")
+
+
+def load_estimator(est_dir, model_dir):
+    """An MI head, refused (ValueError) when it was trained for another model than ``model_dir``."""
+    from ..estimator import Estimator
+
+    est = Estimator.load(est_dir)
+    check_same_model(est.meta.get("model"), model_dir, f"{est_dir} (estimator)")
+    return est

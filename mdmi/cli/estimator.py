@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import COMMAND, add_dataclass_args, default_model, load, model_ref, pick, provenance
+from ..files import read_json
+from .common import COMMAND, add_dataclass_args, check_same_model, default_model, load_estimator, load, model_ref, pick, provenance
 
 
 def cmd_train_estimator(args):
@@ -22,8 +23,9 @@ def cmd_train_estimator(args):
     claim_dir(args.out, overwrite=args.overwrite, what="estimator")
     tcfg = pick(args, EstimatorTrainConfig)
     have, want = label_status(args.labels)
-    labels = load_labels(args.labels, allow_partial=args.allow_partial)
     model_dir = default_model(args.model)
+    check_same_model(read_json(Path(args.labels) / "spec.json").get("model"), model_dir, f"{args.labels} (labels)")
+    labels = load_labels(args.labels, allow_partial=args.allow_partial)
     model = load(model_dir)
     ecfg = pick(args, EstimatorConfig, d_hidden=int(model(labels["tokens"][:1]).hidden.shape[-1]))
     extra = {"model": model_ref(model_dir), "labels": str(Path(args.labels).resolve()),
@@ -40,13 +42,12 @@ def cmd_train_estimator(args):
 def cmd_eval_estimator(args):
     import torch
 
-    from ..estimator import Estimator
     from ..labels import load_labels
     from ..tasks import sudoku
     from ..train_estimator import evaluate_estimator
 
+    est = load_estimator(args.estimator, default_model(args.model))
     model = load(default_model(args.model))
-    est = Estimator.load(args.estimator)
     labels = load_labels(args.labels)
     idx = None
     if not args.all and Path(est.meta.get("labels", "")) == Path(args.labels).resolve():

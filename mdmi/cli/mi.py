@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .common import default_estimator, default_model, load
+from .common import default_estimator, default_model, load, load_estimator
 
 
 def cmd_mi(args):
     import torch
 
-    from ..estimator import Estimator
     from ..mi import exact_mi
     from ..tasks import sudoku
 
@@ -33,7 +32,7 @@ def cmd_mi(args):
 
         with torch.no_grad():
             out = model(x)
-            pred = Estimator.load(est_dir).predict(out.hidden, res.masked, "mi",
+            pred = load_estimator(est_dir, model_dir).predict(out.hidden, res.masked, "mi",
                                                    log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
     masked = res.masked[0].nonzero().squeeze(1)
     if len(masked) < 2:
