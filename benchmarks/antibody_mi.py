@@ -4,7 +4,7 @@ how MI decays with sequence distance. Exact MI (DESIGN.md section 2) over real t
     python benchmarks/antibody_mi.py --models sapiens:vh,sapiens:vl --masks cdr3,cdrs,random:0.3 --n 200
 
 Each (model, mask) row is written to the JSON as soon as it is done; a rerun skips the rows
-already there (so a long AntiBERTy run can be resumed). Needs the abnativ wheel
+already there, and a killed row resumes from its last finished batch (``<json>.partial.json``). Needs the abnativ wheel
 ('make antibody-data'); its sequences are never written out.
 """
 
@@ -28,11 +28,21 @@ from mdmi.tasks.antibody import load_antibodies, masked_batch, mi_structure, reg
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 
 
-def run(model, name, records, mask, batch, seed):
+def run(model, name, records, mask, batch, seed, partial: Path):
+    """Accumulate over batches; after each, the sums so far go to ``partial`` (JSON), so a
+    killed run resumes where it stopped (the masks of the finished batches are drawn again
+    without computing anything, so a resumed run uses the same masks as an unbroken one)."""
+    state = json.loads(partial.read_text()) if partial.is_file() else {}
+    key = f"{name}|{mask}|{len(records)}|{seed}"
+    acc = state.get(key, {"done": 0, "by_region": {}, "by_dist": {}, "totals": [], "passes": 0, "masked": 0,
+                          "seconds": 0.0})
+    by_region, by_dist, totals = acc["by_region"], acc["by_dist"], acc["totals"]
+    passes, masked = acc["passes"], acc["masked"]
+    t0 = time.time() - acc["seconds"]
     g = torch.Generator().manual_seed(seed)
-    by_region, by_dist, totals, passes, masked = {}, {}, [], 0, 0
-    t0 = time.time()
-    for s in tqdm(range(0, len(records), batch), desc=f"{name} {mask}", unit="batch"):
+    for s in range(0, acc["done"], batch):  # replay the masks drawn before the restart
+        masked_batch(model, records[s: s + batch], mask, g)
+    for s in tqdm(range(acc["done"], len(records), batch), desc=f"{name} {mask}", unit="batch"):
         recs = records[s: s + batch]
         x, residues = masked_batch(model, recs, mask, g)
         res = exact_mi(model, x)
@@ -45,16 +55,24 @@ def run(model, name, records, mask, batch, seed):
             for k, v in st["by_region"].items():
                 by_region[k] = by_region.get(k, 0.0) + v
             for k, v in st["by_distance"].items():
-                acc = by_dist.setdefault(k, [0.0, 0])
-                acc[0] += v["sum"]
-                acc[1] += v["pairs"]
+                d = by_dist.setdefault(k, [0.0, 0])
+                d[0] += v["sum"]
+                d[1] += v["pairs"]
+        state[key] = {"done": s + len(recs), "by_region": by_region, "by_dist": by_dist, "totals": totals,
+                      "passes": passes, "masked": masked, "seconds": time.time() - t0}
+        partial.write_text(json.dumps(state) + "\n")
+    return summarise(name, model, mask, totals, masked, by_region, by_dist, passes, time.time() - t0, seed)
+
+
+def summarise(name, model, mask, totals, masked, by_region, by_dist, passes, seconds, seed):
     total = sum(totals)
-    return {"model": name, "version": getattr(model, "version", None), "mask": mask, "sequences": len(records),
-            "mean_masked": masked / len(records), "mean_total_mi": total / len(records),
+    n = len(totals)
+    return {"model": name, "version": getattr(model, "version", None), "mask": mask, "sequences": n,
+            "mean_masked": masked / n, "mean_total_mi": total / n,
             "share": {k: v / total for k, v in sorted(by_region.items())},
             "mean_mi_by_distance": {k: (s / n if n else None) for k, (s, n) in by_dist.items()},
             "pairs_by_distance": {k: n for k, (s, n) in by_dist.items()},
-            "passes": passes, "seconds": time.time() - t0, "seed": seed}
+            "passes": passes, "seconds": seconds, "seed": seed}
 
 
 def main():
@@ -76,7 +94,7 @@ def main():
         for mask in a.masks.split(","):
             if any(r["model"] == name and r["mask"] == mask and r["sequences"] == a.n for r in rows):
                 continue
-            rows.append(run(model, name, records, mask, a.batch, a.seed))
+            rows.append(run(model, name, records, mask, a.batch, a.seed, out.with_suffix(".partial.json")))
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(rows, indent=2) + "\n")
     cats = sorted({k for r in rows for k in r["share"]})
