@@ -150,14 +150,18 @@ def test_info_gain_trades_own_entropy_for_information_given():
     s = state(probs)
     h = s.entropy[0].double()
     gain = torch.tensor([0.65, 0.05, 0.6], dtype=torch.float64)
-    sel = InfoGain(FixedPairwise(I), k=1, w=1.0)
+    sel = InfoGain(FixedPairwise(I), k=1, w=1.0, pool=3)
     assert torch.allclose(sel.score(s)[0], gain - h)  # -0.043, -0.275, -0.073
     assert sel(s).tolist() == [[True, False, False]]
     # w = 0 is entropy order: the most certain position
-    assert InfoGain(FixedPairwise(I), k=1, w=0.0)(state(probs)).tolist() == [[False, True, False]]
+    assert InfoGain(FixedPairwise(I), k=1, w=0.0, pool=3)(state(probs)).tolist() == [[False, True, False]]
     # only masked partners count: with position 2 observed, position 0 gives 0.05 and loses to position 1
     s = state(probs, masked=[True, True, False])
-    assert InfoGain(FixedPairwise(I), k=1, w=1.0)(s).tolist() == [[False, True, False]]
+    assert InfoGain(FixedPairwise(I), k=1, w=1.0, pool=3)(s).tolist() == [[False, True, False]]
+    # candidates are the pool most confident positions (default 2k): position 0 (confidence 0.5) is out
+    s = InfoGain(FixedPairwise(I), k=1, w=1.0).score(state(probs))[0]
+    assert s[0] == float("-inf") and torch.isfinite(s[1:]).all()
+    assert InfoGain(FixedPairwise(I), k=1, w=1.0)(state(probs)).tolist() == [[False, False, True]]
 
 
 # ------------------------------------------------------------------ remasking

@@ -12,10 +12,15 @@ so position i scores
 
     J_i = w * sum_{j masked, j != i} I_ij  -  h_i
 
-and the ``k`` best are filled. This is a first-order (pairwise, no extra pass) version of the
-paper's rule: it assumes the information a set gives is about the sum of what its members
-give (sub-additivity, checked by ``benchmarks/subadditivity.py``). ``w = 0`` is plain
-entropy-ordered top-k.
+and the ``k`` best are filled. As in the paper, only confident positions are candidates:
+its candidate actions are drawn from the most confident positions (Gumbel noise on
+confidence), so here the candidates are the ``pool`` most confident masked positions
+(default ``2k``) and J picks ``k`` among them. This is a first-order (pairwise, no extra
+pass) version of the paper's rule: it assumes the information a set gives is about the sum
+of what its members give (sub-additivity, checked by ``benchmarks/subadditivity.py``).
+``w = 0`` is entropy-ordered top-k within the pool. Measured: without the pool (J over all
+masked positions) greedy Sudoku collapses to 3% solved, because the most informative
+positions are the uncertain ones.
 """
 
 from __future__ import annotations
@@ -27,31 +32,35 @@ from .pairwise import EstimatorPairwise, ExactPairwise
 
 
 class InfoGain:
-    def __init__(self, pairwise, k: int = 2, w: float = 1.0):
+    def __init__(self, pairwise, k: int = 2, w: float = 1.0, pool: int = 0):
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, got {k}")
         if w < 0:
             raise ValueError(f"w must be >= 0, got {w}")
+        if int(pool) != pool or pool < 0:
+            raise ValueError(f"pool must be an integer >= 0 (0 = 2k), got {pool}")
         self.pairwise, self.k, self.w = pairwise, int(k), float(w)
+        self.pool = int(pool) or 2 * self.k
         self.last = None  # the pairwise matrix of the last step, for traces
 
     def score(self, state: StepState) -> torch.Tensor:
         I = self.pairwise(state)  # (B, L, L), zero off masked pairs
         self.last = I
         gain = (I * state.masked[:, None, :]).sum(-1)  # (B, L) information i gives the other masked positions
-        return (self.w * gain - state.entropy.double()).masked_fill(~state.masked, float("-inf"))
+        pool = torch.zeros_like(state.masked).scatter(1, state.ranked("confidence")[:, : self.pool], True)
+        return (self.w * gain - state.entropy.double()).masked_fill(~(state.masked & pool), float("-inf"))
 
     def __call__(self, state: StepState) -> torch.Tensor:
         best = self.score(state).argsort(dim=-1, descending=True, stable=True)[:, : self.k]
         return torch.zeros_like(state.masked).scatter(1, best, True) & state.masked
 
     def __repr__(self):
-        return f"InfoGain(k={self.k}, w={self.w}, pairwise={type(self.pairwise).__name__})"
+        return f"InfoGain(k={self.k}, w={self.w}, pool={self.pool}, pairwise={type(self.pairwise).__name__})"
 
 
-def info_gain(estimator, k: int = 2, w: float = 1.0) -> InfoGain:
-    return InfoGain(EstimatorPairwise(estimator, "mi"), k, w)
+def info_gain(estimator, k: int = 2, w: float = 1.0, pool: int = 0) -> InfoGain:
+    return InfoGain(EstimatorPairwise(estimator, "mi"), k, w, pool)
 
 
-def info_gain_oracle(model, k: int = 2, w: float = 1.0, delta: float = 5e-5) -> InfoGain:
-    return InfoGain(ExactPairwise(model, "mi", delta), k, w)
+def info_gain_oracle(model, k: int = 2, w: float = 1.0, pool: int = 0, delta: float = 5e-5) -> InfoGain:
+    return InfoGain(ExactPairwise(model, "mi", delta), k, w, pool)
