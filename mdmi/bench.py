@@ -255,6 +255,7 @@ def pareto_plot(rows: list[dict], path: str | Path, metric: str = "solve_rate", 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # more selectors than the default 10 colours
     for name in dict.fromkeys(r["selector"] for r in rows):
         pts = sorted((r["mean_nfe"], scale * r[metric]) for r in rows if r["selector"] == name)
         ax.plot(*zip(*pts), "o-" if len(pts) > 1 else "k*", label=name, ms=4 if len(pts) > 1 else 10)
