@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import DEFAULT_SUDOKU, check_positive, default_estimator, default_model, load, load_estimator, provenance
+from .common import (DEFAULT_SUDOKU, add_sweep_args, check_positive, default_estimator, default_model, load,
+                     load_estimator, provenance)
 
 
 def cmd_bench_sudoku(args):
@@ -13,8 +14,6 @@ def cmd_bench_sudoku(args):
     from ..tasks import sudoku
 
     check_positive(args, "batch_size")
-    if args.limit < 0:
-        raise ValueError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
     sudoku.reference_solutions(puzzles)  # an unsolvable puzzle is refused before any decoding
     model_dir = default_model(args.model)
@@ -107,8 +106,6 @@ def cmd_bench_antibody(args):
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples")
-    if args.limit < 0:
-        raise ValueError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     model = load(args.model)
     if not hasattr(model, "encode"):
         raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
@@ -145,11 +142,7 @@ def add_parsers(sub) -> None:
     bs.add_argument("--puzzles", required=True, help="puzzle file (one puzzle, or 'puzzle solution', per line)")
     bs.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
     bs.add_argument("--estimator", help="default: <model>/estimator when present")
-    bs.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
-                    "name:knob=v1/v2 runs those knob values, +knob=v fixes another, e.g. mi_budget:gamma=0.1/1+eta=0")
-    bs.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
-    bs.add_argument("--limit", type=int, default=0, help="use only the first N puzzles (0 = all)")
-    bs.add_argument("--batch-size", type=int, default=256, help="puzzles decoded together")
+    add_sweep_args(bs, "puzzles", 256)
     bs.add_argument("--json", help="write the rows here (+ .csv and _equal_nfe.json)")
     bs.add_argument("--plot", help="Pareto plot path (PNG), written with --json")
     bs.set_defaults(func=cmd_bench_sudoku)
@@ -165,14 +158,11 @@ def add_parsers(sub) -> None:
     ba.add_argument("--model", required=True, help="antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>")
     ba.add_argument("--fasta", required=True, help="sequences with cdrN=A-B spans ('mdmi data antibodies')")
     ba.add_argument("--task", choices=["cdr3", "cdrs", "denovo"], default="cdr3", help="what is masked and filled")
-    ba.add_argument("--selectors", help="comma-separated subset, as for bench sudoku (default: all that can run)")
-    ba.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
+    add_sweep_args(ba, "sequences", 64)
     ba.add_argument("--estimator", help="MI head for the MI-guided selectors (trained for this model)")
     ba.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; 1 = sample (needs --samples >= 2)")
     ba.add_argument("--samples", type=int, default=1, help="samples per sequence when sampling (JSD)")
     ba.add_argument("--seed", type=int, default=0, help="seed of the random masks and samples")
-    ba.add_argument("--limit", type=int, default=0, help="use only the first N sequences (0 = all)")
-    ba.add_argument("--batch-size", type=int, default=64, help="sequences decoded together")
     ba.add_argument("--json", help="write the rows here (+ _equal_nfe.json)")
     ba.add_argument("--plot", help="Pareto plot (PLL vs NFE) path, written with --json")
     ba.set_defaults(func=cmd_bench_antibody)

@@ -77,6 +77,23 @@ def finite(kind):
     return convert
 
 
+def nonnegative(s: str) -> int:
+    """An argparse type: an integer >= 0 (``--limit``: 0 means all)."""
+    v = finite(int)(s)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0 (0 = all), got {s!r}")
+    return v
+
+
+def add_sweep_args(p: argparse.ArgumentParser, unit: str, batch_size: int) -> None:
+    """The flags every ``bench`` over a file shares: which selectors, sweep, limit, batch."""
+    p.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
+                   "name:knob=v1/v2 runs those knob values, +knob=v fixes another, e.g. mi_budget:gamma=0.1/1+eta=0")
+    p.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
+    p.add_argument("--limit", type=nonnegative, default=0, help=f"use only the first N {unit} (0 = all)")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"{unit} decoded together")
+
+
 def add_dataclass_args(p: argparse.ArgumentParser, cls, skip=()):
     """One ``--flag`` per dataclass field, defaulting to the dataclass default, with the
     field's comment as its help. Values are checked by the dataclass itself."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import (add_decode_args, check_positive, default_model, estimator_used, load, provenance,
+from .common import (add_decode_args, check_positive, default_model, estimator_used, load, nonnegative, provenance,
                      selector_from_args)
 
 
@@ -38,8 +38,6 @@ def cmd_eval_sudoku(args):
     from ..tasks import sudoku
 
     check_positive(args, "batch_size")
-    if args.limit < 0:
-        raise ValueError(f"--limit must be >= 0 (0 = all), got {args.limit}")
     puzzles = sudoku.read_puzzles(args.puzzles)
     if args.limit:
         puzzles = puzzles[: args.limit]
@@ -92,7 +90,7 @@ def add_parsers(sub) -> None:
     es.add_argument("--puzzles", required=True, help="file: one puzzle, or 'puzzle solution', per line")
     es.add_argument("--json", help="write the metrics here")
     es.add_argument("--batch-size", type=int, default=256, help="puzzles decoded together")
-    es.add_argument("--limit", type=int, default=0, help="use only the first N puzzles (0 = all)")
+    es.add_argument("--limit", type=nonnegative, default=0, help="use only the first N puzzles (0 = all)")
     add_decode_args(es)
     es.set_defaults(func=cmd_eval_sudoku)
 
