@@ -74,15 +74,18 @@ def random_mask_contexts(clean: torch.Tensor, mask_id: int, min_masked: int, g: 
     return torch.where(masked, torch.full_like(clean, mask_id), clean)
 
 
-def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Generator) -> torch.Tensor:
-    """States visited while decoding: start from a random mask of ratio in [0.5, 1],
-    decode with a randomly chosen selector (sequential or top-k, k in 2/4/8), and keep one
-    uniformly chosen intermediate state per row that still has >= ``min_masked`` masks."""
+def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Generator,
+                      start: torch.Tensor | None = None) -> torch.Tensor:
+    """States visited while decoding: start from ``start`` (default: a random mask of ratio
+    in [0.5, 1]), decode with a randomly chosen selector (sequential or top-k, k in
+    2/4/8), and keep one uniformly chosen intermediate state per row that still has >=
+    ``min_masked`` masks."""
     n, L = clean.shape
-    maskable = scorable(model, clean)
-    start = random_mask_contexts(clean, model.mask_id, min_masked, g, maskable)
-    extra = (torch.rand(n, L, generator=g) < 0.5) & maskable  # push the start towards ratio in [0.5, 1]
-    start = torch.where(extra, torch.full_like(start, model.mask_id), start)
+    if start is None:
+        maskable = scorable(model, clean)
+        start = random_mask_contexts(clean, model.mask_id, min_masked, g, maskable)
+        extra = (torch.rand(n, L, generator=g) < 0.5) & maskable  # push the start towards ratio in [0.5, 1]
+        start = torch.where(extra, torch.full_like(start, model.mask_id), start)
     choices = [("sequential", {}), ("topk", {"k": 2}), ("topk", {"k": 4}), ("topk", {"k": 8})]
     pick = torch.randint(len(choices), (n,), generator=g)
     out = start.clone()
@@ -102,20 +105,15 @@ def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Gene
 
 
 def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=None) -> dict:
-    """Contexts and labels of shard ``k`` as a dict of tensors (for safetensors)."""
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
-    n = min(cfg.shard_size, cfg.contexts - k * cfg.shard_size)
-    n_dec = int(round(n * cfg.decode_frac))
-    clean = sample_clean(n, g)
-    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, scorable(model, clean[n_dec:]))
-    if n_dec:
-        x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g), x])
+    """Contexts (:func:`shard_contexts`) and labels of shard ``k`` as a dict of tensors (for
+    safetensors)."""
+    clean, x, source = shard_contexts(model, sample_clean, cfg, k)
     res = exact_mi(model, x, allowed=allowed, delta=cfg.delta, batch_size=cfg.batch_size)
     out = {
         "tokens": x, "masked": res.masked.to(torch.uint8), "clean": clean,
         "mi_directed": res.mi_directed.float(), "tv_influence": res.tv_influence.float(),
         "entropy": res.entropy.float(), "passes": res.passes,
-        "source": (torch.arange(n) >= n_dec).long(),  # 0 = decoding state, 1 = random mask
+        "source": source,  # 0 = decoding state, 1 = random mask ratio, 2 = CDR3 masked, 3 = all CDRs masked
         "kl_consistency_mean": _pair_mean(res.kl_consistency, res.masked).float(),
         "asymmetry_max": res.asymmetry.amax((1, 2)).float(),
     }
@@ -123,6 +121,48 @@ def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=
         with torch.no_grad():
             out["hidden"] = model(x).hidden.float()
     return out
+
+
+def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(clean, contexts, source) of shard ``k``, all from the shard's own seed.
+
+    ``sample_clean(n, g)`` returns clean sequences (n, L), or ``(tokens, regions)`` where
+    ``regions`` (n, L) codes each token's region (-1 not maskable, 0 framework, 1..3 the
+    CDRs; :func:`mdmi.tasks.antibody.antibody_sampler`). With regions, the masked
+    contexts are a third each CDR3 masked, all CDRs masked and a random ratio, and
+    decoding starts from CDR3 masked, all CDRs masked or everything masked (de novo)."""
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
+    n = min(cfg.shard_size, cfg.contexts - k * cfg.shard_size)
+    n_dec = int(round(n * cfg.decode_frac))
+    drawn = sample_clean(n, g)
+    clean, regions = drawn if isinstance(drawn, tuple) else (drawn, None)
+    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, scorable(model, clean[n_dec:]))
+    source = torch.ones(n - n_dec, dtype=torch.long)  # 1 = random mask ratio
+    if regions is not None:
+        kind = torch.randint(3, (n - n_dec,), generator=g)  # 0 CDR3, 1 all CDRs, 2 random ratio
+        hide = region_masks(regions[n_dec:], kind, cfg.min_masked)
+        use = kind < 2
+        x = torch.where(use[:, None] & hide, model.mask_id, torch.where(use[:, None], clean[n_dec:], x))
+        source = torch.where(use, kind + 2, source)  # 2 = CDR3 masked, 3 = all CDRs masked
+    if n_dec:
+        start = None
+        if regions is not None:
+            hide = region_masks(regions[:n_dec], torch.randint(3, (n_dec,), generator=g), cfg.min_masked)
+            start = torch.where(hide, model.mask_id, clean[:n_dec])
+        x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g, start), x])
+        source = torch.cat([torch.zeros(n_dec, dtype=torch.long), source])
+    return clean, x, source
+
+
+def region_masks(regions: torch.Tensor, kind: torch.Tensor, min_masked: int) -> torch.Tensor:
+    """Bool (n, L): per row, the tokens of region kind 0 (CDR3), 1 (all CDRs) or 2 (every
+    residue); a row whose pick hides fewer than ``min_masked`` tokens (a record without
+    that CDR span) hides every residue instead."""
+    picks = torch.stack([regions == 3, regions >= 1, regions >= 0])  # (3, n, L)
+    hide = picks[kind, torch.arange(len(kind))]
+    short = hide.sum(1) < min_masked
+    return torch.where(short[:, None], regions >= 0, hide)
 
 
 def _pair_mean(t: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:

@@ -371,3 +371,73 @@ def test_jsd_by_hand():
     a, b = torch.tensor([2.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64)
     assert math.isclose(float(jsd(a, b)), math.log(2), rel_tol=1e-9)  # disjoint: log 2
     assert float(jsd(a, a)) == 0.0
+
+
+# ------------------------------------------------------------------ labels, heads and bench on a real model
+
+
+def test_region_masks_by_hand():
+    from mdmi.labels import region_masks
+
+    # -1 start/end, 0 framework, 3 CDR3; the second row has no CDR (only framework)
+    regions = torch.tensor([[-1, 0, 1, 1, 0, 3, 3, 3, 0, -1],
+                            [-1, 0, 0, 0, 0, 0, 0, 0, 0, -1]], dtype=torch.int8)
+    cdr3 = region_masks(regions, torch.tensor([0, 0]), min_masked=2)
+    assert cdr3[0].nonzero().squeeze(1).tolist() == [5, 6, 7]
+    assert cdr3[1].nonzero().squeeze(1).tolist() == list(range(1, 9))  # no CDR3: every residue instead
+    cdrs = region_masks(regions, torch.tensor([1, 2]), min_masked=2)
+    assert cdrs[0].nonzero().squeeze(1).tolist() == [2, 3, 5, 6, 7]
+    assert cdrs[1].nonzero().squeeze(1).tolist() == list(range(1, 9))  # kind 2: every residue, never start/end
+
+
+@needs_sapiens
+def test_antibody_label_contexts_mask_whole_cdrs(sapiens_vh, tmp_path):
+    from mdmi.labels import LabelConfig, shard_contexts
+    from mdmi.tasks import clean_sampler
+
+    f = tmp_path / "ab.fasta"
+    antibody.write_antibody_fasta(f, [antibody.Antibody("t", TRASTUZUMAB, spans=TRASTUZUMAB_SPANS)])
+    m = sapiens_vh
+    sample = clean_sampler("antibody", model=m, fasta=str(f))
+    cfg = LabelConfig(contexts=30, shard_size=30, decode_frac=0.1)
+    clean, x, src = shard_contexts(m, sample, cfg, 0)
+    assert (clean == m.encode([TRASTUZUMAB])[0]).all()
+    hidden = x == m.mask_id
+    cdr3 = torch.zeros(clean.shape[1], dtype=torch.bool)
+    cdr3[1 + 97: 1 + 109] = True  # token 0 is the start token
+    cdrs = cdr3.clone()
+    cdrs[1 + 25: 1 + 35] = cdrs[1 + 49: 1 + 59] = True
+    assert src[:3].tolist() == [0, 0, 0] and set(src[3:].tolist()) == {1, 2, 3}
+    for row, s in zip(hidden, src.tolist()):
+        if s == 2:
+            assert (row == cdr3).all()
+        if s == 3:
+            assert (row == cdrs).all()
+        assert row.sum() >= 2 and not row[0] and not row[-1]  # start/end never masked
+    assert ((x == clean) | hidden)[src > 0].all()  # decoding states hold what the model filled
+    again = shard_contexts(m, sample, cfg, 0)  # all from the shard's own seed
+    assert all(torch.equal(a, b) for a, b in zip((clean, x, src), again))
+
+
+@needs_sapiens
+def test_label_train_bench_path_on_real_sapiens(tmp_path):
+    f = tmp_path / "ab.fasta"
+    antibody.write_antibody_fasta(f, [antibody.Antibody("t", TRASTUZUMAB, spans=TRASTUZUMAB_SPANS),
+                                      antibody.Antibody("a", ADALIMUMAB, spans={"cdr3": (98, 108)})])
+    labels, head, out = tmp_path / "labels", tmp_path / "head", tmp_path / "bench.json"
+    main(["label", "--model", "sapiens:vh", "--task", "antibody", "--fasta", str(f), "--contexts", "6",
+          "--shard-size", "3", "--decode-frac", "0.34", "--out", str(labels)])
+    spec = json.loads((labels / "spec.json").read_text())
+    assert spec["model"].startswith("sapiens:vh") and spec["task"] == "antibody"
+    main(["train-estimator", "--model", "sapiens:vh", "--labels", str(labels), "--out", str(head), "--epochs", "2",
+          "--heldout-frac", "0.34", "--batch-size", "2"])
+    meta = json.loads((head / "config.json").read_text())
+    assert meta["model"] == spec["model"] and meta["labels_partial"] is False
+    main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--task", "cdr3", "--estimator", str(head),
+          "--selectors", "sequential,mi_budget:gamma=3,mi_budget:gamma=0.3+eta=0", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    mi = [r for r in rows if r["selector"] == "mi_budget"]
+    assert len(mi) == 2 and all(r["mean_nfe"] <= rows[0]["mean_nfe"] and r["pll"] <= 0 for r in mi)
+    with pytest.raises(SystemExit, match="belong"):  # a VH head is refused on the VL model
+        main(["bench", "antibody", "--model", "sapiens:vl", "--fasta", str(f), "--estimator", str(head),
+              "--selectors", "mi_budget"])

@@ -111,7 +111,8 @@ def cmd_bench_antibody(args):
         raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
     limit = model.max_length - 2 if getattr(model, "max_length", None) else None
     records = read_antibody_fasta(args.fasta, max_length=limit)[: args.limit or None]
-    estimator = load_estimator(args.estimator, args.model) if args.estimator else None
+    est_dir = default_estimator(args.estimator, args.model)
+    estimator = load_estimator(est_dir, args.model) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep)
@@ -159,7 +160,8 @@ def add_parsers(sub) -> None:
     ba.add_argument("--fasta", required=True, help="sequences with cdrN=A-B spans ('mdmi data antibodies')")
     ba.add_argument("--task", choices=["cdr3", "cdrs", "denovo"], default="cdr3", help="what is masked and filled")
     add_sweep_args(ba, "sequences", 64)
-    ba.add_argument("--estimator", help="MI head for the MI-guided selectors (trained for this model)")
+    ba.add_argument("--estimator", help="MI head for the MI-guided selectors, trained for this model (default: the "
+                                        "shipped checkpoints/<model>/estimator, e.g. checkpoints/sapiens_vh/estimator)")
     ba.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; 1 = sample (needs --samples >= 2)")
     ba.add_argument("--samples", type=int, default=1, help="samples per sequence when sampling (JSD)")
     ba.add_argument("--seed", type=int, default=0, help="seed of the random masks and samples")

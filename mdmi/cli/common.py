@@ -215,9 +215,14 @@ def add_decode_args(p):
 
 
 def default_estimator(path, model_dir):
-    """--estimator, else ``<model>/estimator`` when it exists, else None."""
+    """--estimator, else ``<model>/estimator`` when it exists (for a pretrained name such as
+    ``sapiens:vh``, the shipped ``checkpoints/sapiens_vh/estimator``), else None."""
+    from ..models.antibody import PRETRAINED
+
     if path:
         return path
+    if str(model_dir) in PRETRAINED:
+        model_dir = DEFAULT_SUDOKU.parent / str(model_dir).replace(":", "_")
     cand = Path(model_dir) / "estimator"
     return str(cand) if (cand / "config.json").is_file() else None
 

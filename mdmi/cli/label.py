@@ -28,7 +28,10 @@ def cmd_label(args):
     spec = {"model": model_ref(default_model(args.model)), "task": args.task,
             "fasta": f"sha256:{file_digest(args.fasta)}" if args.fasta else None}
     t0 = time.time()
-    sampler = clean_sampler(args.task, cfg.seed, model=model, fasta=args.fasta)
+    chain = args.chain or ("vl" if str(args.model).endswith(":vl") else "vh")
+    if args.task == "antibody":
+        spec["chain"] = None if args.fasta else chain
+    sampler = clean_sampler(args.task, cfg.seed, model=model, fasta=args.fasta, chain=chain)
     done = write_labels(model, sampler, cfg, args.out, spec, rank=rank, world=world)
     if world > 1:
         dist.barrier()
@@ -44,11 +47,15 @@ def cmd_label(args):
 
 def add_parsers(sub) -> None:
     from ..labels import LabelConfig
+    from ..tasks import TASKS
 
     lb = sub.add_parser("label", help="contexts + exact MI labels, in shards (torchrun-aware)")
     lb.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    lb.add_argument("--task", default="sudoku", choices=["sudoku", "protein", "hmm"], help="where clean data comes from")
-    lb.add_argument("--fasta", help="sequences for --task protein")
+    lb.add_argument("--task", default="sudoku", choices=TASKS, help="where clean data comes from")
+    lb.add_argument("--fasta", help="sequences for --task protein; for --task antibody, records with CDR spans in "
+                                    "their headers (default: AbNatiV's training split of --chain)")
+    lb.add_argument("--chain", choices=["vh", "vl"],
+                    help="--task antibody without --fasta: AbNatiV chain (default: vl for sapiens:vl, else vh)")
     lb.add_argument("--out", required=True, help="label directory (a rerun resumes it)")
     add_dataclass_args(lb, LabelConfig)
     lb.set_defaults(func=cmd_label)

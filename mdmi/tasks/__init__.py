@@ -6,16 +6,33 @@ from typing import Callable
 
 import torch
 
+TASKS = ("sudoku", "protein", "hmm", "antibody")
+
 
 def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
-                  fasta: str | None = None) -> Callable[[int, torch.Generator], torch.Tensor]:
+                  fasta: str | None = None, chain: str | None = None) -> Callable[[int, torch.Generator], torch.Tensor]:
     """A function ``(n, generator) -> LongTensor (n, L)`` of clean sequences of ``task``.
 
     sudoku: augmented grids from the ``label`` split (disjoint from train and test grids).
     protein: records of ``fasta`` drawn with replacement, encoded by ``model`` (a
     Hugging Face adapter) with its special tokens and padded to the longest record.
     hmm: fresh samples of the HMM a model was trained on (``model.meta["hmm"]``).
+    antibody: records of ``fasta`` (CDR spans in the headers) or, without it, the training
+    split of AbNatiV's ``chain`` sequences; draws are ``(tokens, regions)`` pairs, so label
+    jobs can mask whole CDRs (see :func:`mdmi.labels.make_shard`).
     """
+    if task == "antibody":
+        if model is None:
+            raise ValueError("task 'antibody' needs model= (an HF adapter such as mdmi.load('sapiens:vh'))")
+        from .antibody import antibody_sampler, load_antibodies, read_antibody_fasta
+
+        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
+        if fasta is not None:
+            records = read_antibody_fasta(fasta, max_length=limit)
+        else:
+            records = [r for r in load_antibodies(chain or "vh", "train")  # the split seed stays 0: test stays test
+                       if limit is None or len(r.sequence) <= limit]
+        return antibody_sampler(model, records)
     if task == "hmm":
         meta = getattr(model, "meta", None) or {}
         if meta.get("task") != "hmm":
@@ -45,4 +62,4 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
             return sudoku.augment(pool[torch.randint(len(pool), (n,), generator=g)], g)
 
         return sample
-    raise ValueError(f"unknown task {task!r}; choose from ['sudoku', 'protein', 'hmm']")
+    raise ValueError(f"unknown task {task!r}; choose from {TASKS}")

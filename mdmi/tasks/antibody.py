@@ -269,3 +269,37 @@ def mi_structure(mi: torch.Tensor, regions: list[str]) -> dict:
             by_dist[keys[k]][1] += 1
     return {"residues": R, "masked": len(idx), "total": sum(by_region.values()), "by_region": by_region,
             "by_distance": {k: {"sum": s, "pairs": n} for k, (s, n) in by_dist.items()}}
+
+
+# ------------------------------------------------------------------ label contexts
+
+REGION_CODES = {"fw": 0, "cdr1": 1, "cdr2": 2, "cdr3": 3}  # tokens that are not residues: -1
+
+
+def encode_regions(model, records: list[Antibody]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``records`` encoded by ``model`` (padded to the longest) and, per token, its region
+    code (:data:`REGION_CODES`; -1 on start/end/padding tokens): both (N, L)."""
+    from ..interface import scorable
+
+    x = model.encode([r.sequence for r in records])
+    residues = scorable(model, x)
+    regions = torch.full(x.shape, -1, dtype=torch.int8)
+    for b, r in enumerate(records):
+        pos = residues[b].nonzero().squeeze(1)
+        regions[b, pos] = torch.tensor([REGION_CODES[c] for c in region_labels(r)], dtype=torch.int8)
+    return x, regions
+
+
+def antibody_sampler(model, records: list[Antibody]):
+    """A clean sampler for label jobs (see :func:`mdmi.tasks.clean_sampler`):
+    ``(n, generator) -> (tokens (n, L), regions (n, L))``, records drawn with replacement.
+    Every draw has the same length L (the longest record), so shards concatenate."""
+    if not records:
+        raise ValueError("no antibody records to draw label contexts from")
+    tokens, regions = encode_regions(model, records)
+
+    def sample(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(tokens), (n,), generator=g)
+        return tokens[idx], regions[idx]
+
+    return sample
