@@ -1,9 +1,12 @@
 """Cost of the neural MI head next to one model pass (the target is <= 5%).
 
-Times ``model(x)`` and ``estimator(out.hidden, masked)`` on the same batch of Sudoku
-contexts (median of repeats, after warm-up). Prints a table and writes JSON.
+Times ``model(x)`` and ``estimator(out.hidden, masked)`` on the same batch of contexts
+(median of repeats, after warm-up): Sudoku grids, or for a pretrained antibody LM real test
+sequences (AbNatiV's test split) with half their residues masked. Prints a line, writes JSON.
 
     python benchmarks/estimator.py --batch-size 256
+    python benchmarks/estimator.py --model sapiens:vh --estimator checkpoints/sapiens_vh/estimator \
+        --batch-size 64 --json benchmarks/results/estimator_cost_sapiens_vh.json
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import mdmi
 from mdmi.estimator import Estimator, EstimatorConfig
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.labels import random_mask_contexts
+from mdmi.models.antibody import PRETRAINED
 from mdmi.tasks import clean_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +49,18 @@ def main():
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
     args = ap.parse_args()
     model = mdmi.load(args.model)
+    g = torch.Generator().manual_seed(0)
+    if args.model in PRETRAINED:
+        from mdmi.tasks.antibody import load_antibodies, masked_batch
+
+        chain = "vl" if args.model.endswith(":vl") else "vh"
+        x, _ = masked_batch(model, load_antibodies(chain, "test", n=args.batch_size), "random:0.5", g)
+    else:
+        x = random_mask_contexts(clean_sampler("sudoku", 0)(args.batch_size, g), model.mask_id, 2, g)
+    masked = x == model.mask_id
     est_path = Path(args.estimator)
     est = Estimator.load(est_path) if (est_path / "config.json").is_file() else Estimator(
-        EstimatorConfig(d_hidden=model.config.d_model))
-    g = torch.Generator().manual_seed(0)
-    x = random_mask_contexts(clean_sampler("sudoku", 0)(args.batch_size, g), model.mask_id, 2, g)
-    masked = x == model.mask_id
+        EstimatorConfig(d_hidden=int(model(x[:1]).hidden.shape[-1])))
     with torch.no_grad():
         out = model(x)
         hidden, lp = out.hidden, masked_log_probs(out.logits, allowed_tokens(model))
@@ -58,7 +68,7 @@ def main():
         # what mi_budget pays per step (with its probability features when it reads them)
         t_est = timed(lambda: est.predict(hidden, masked, "mi", log_probs=lp), args.repeats)
         t_both = timed(lambda: est(hidden, masked, lp), args.repeats)  # MI and influence together
-    res = {"batch_size": args.batch_size, "model_pass_s": t_model, "estimator_s": t_est,
+    res = {"model": args.model, "batch_size": args.batch_size, "length": x.shape[1], "model_pass_s": t_model, "estimator_s": t_est,
            "fraction_of_pass": t_est / t_model, "estimator_mi_and_tv_s": t_both,
            "fraction_of_pass_mi_and_tv": t_both / t_model, "threads": torch.get_num_threads(),
            "estimator": str(est_path) if (est_path / "config.json").is_file() else "untrained default config",
