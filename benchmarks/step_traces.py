@@ -17,7 +17,9 @@ a later state the board is already lost.
   errors of filling in parallel.
 
 Per driver it also reports each failed puzzle's first wrong step: how many wrong picks, of
-which parallel ones, and whether any clashed. Prints tables and writes JSON.
+which parallel ones, and whether any clashed; and over all blank cells of on-track states,
+how well confidence, margin, entropy and predicted dependence (sum of predicted MI with the
+other blanks) tell the cells whose greedy value is wrong from the right ones (AUC). Prints tables and writes JSON.
 
     python benchmarks/step_traces.py --puzzles data/valid_minimal.txt --limit 100 \\
         --drivers mi_budget:gamma=0.5,factor:f=0.5 \\
@@ -42,6 +44,7 @@ from mdmi.estimator import Estimator
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.mi import exact_mi
 from mdmi.selectors.base import StepState
+from mdmi.stats import auc
 from mdmi.tasks import sudoku
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,6 +153,16 @@ def main():
                                      "with_parallel_error": sum(f["wrong_parallel"] > 0 for f in failed),
                                      "only_rank0_error": sum(f["wrong_parallel"] == 0 for f in failed),
                                      "with_clash": sum(f["clash"] > 0 for f in failed)}}
+        # can dependence tell the cells the model gets wrong from the right ones, beyond confidence?
+        cand = masked & on_track[:, None]
+        wrong = (lp.argmax(-1) != solution[rows]) & cand
+        conf = st.confidence.double()
+        dep = (pred * masked[:, None, :]).sum(-1)  # predicted sum_j I_ij over the other masked cells
+        scores = {"confidence": conf, "margin": st.margin.double(), "-entropy": -st.entropy.double(),
+                  "-dependence": -dep, "confidence - dependence": conf - dep,
+                  "confidence - 3 dependence": conf - 3 * dep}
+        d["wrong_cell_auc"] = {"cells": int(cand.sum()), "wrong": int(wrong.sum()),
+                               **{k: auc(v[cand], ~wrong[cand]) for k, v in scores.items()}}
         report["drivers"].append(d)
         keys = list(next(iter(d["per_selector"].values())))
         print(f"\nstates visited by {d['driver']}: {d['states']} ({d['solved']}/{d['puzzles']} solved at "
@@ -162,6 +175,9 @@ def main():
         print(f"first wrong step of the {s['failed']} failed puzzles: step {s['mean_step']:.1f} on average, "
               f"{s['mean_wrong']:.2f} wrong picks; {s['with_parallel_error']} with a parallel error, "
               f"{s['only_rank0_error']} only the most confident cell wrong, {s['with_clash']} with a clash")
+        a = d["wrong_cell_auc"]
+        print(f"AUC of telling right from wrong greedy values over the {a['cells']} blank cells of on-track states "
+              f"({a['wrong']} wrong): " + ", ".join(f"{k} {v:.4f}" for k, v in a.items() if k not in ("cells", "wrong")))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -118,11 +118,13 @@ def cmd_bench_antibody(args):
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep)
     print_antibody_table(rows)
     have = {r["selector"] for r in rows}
+    sampled = any("jsd" in r for r in rows)
+    metric = "neg_jsd" if sampled else "pll"  # higher is better
     cmp = {}
     for ref in ("entropy_bound", "threshold", "factor"):
         if {"mi_budget", ref} <= have:
-            cmp[ref] = bench.equal_nfe(rows, ref=ref, metric="pll", label="pll")
-            bench.print_equal_nfe(cmp[ref], ref=ref, label="pll", scale=1.0)
+            cmp[ref] = bench.equal_nfe(rows, ref=ref, metric=metric, label=metric)
+            bench.print_equal_nfe(cmp[ref], ref=ref, label=metric, scale=1.0)
     for r in rows:
         r["provenance"] = provenance()
     if args.json:
@@ -131,7 +133,9 @@ def cmd_bench_antibody(args):
         if cmp:
             Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json").write_text(json.dumps(cmp, indent=2) + "\n")
         if args.plot:
-            bench.pareto_plot(rows, args.plot, metric="pll", ylabel="PLL of filled residues (nats)", scale=1.0,
+            bench.pareto_plot(rows, args.plot, metric="jsd" if sampled else "pll", scale=1.0,
+                              ylabel="JSD to sequential's samples (nats, lower is better)" if sampled
+                              else "PLL of filled residues (nats)",
                               xlabel="mean NFE (model passes per sequence, log scale)")
         print(f"wrote {args.json}" + (f" and {args.plot}" if args.plot else ""))
 
