@@ -8,7 +8,8 @@ of each sequence, three ways:
 - ``recovery``: fraction of filled residues equal to the native one (pooled over all
   filled residues of all sequences and samples);
 - ``pll``: mean over filled residues of log p_i(x_i | x_{-i}) under the same model, nats,
-  <= 0, higher is better; one pass per filled residue, not counted in NFE;
+  <= 0, higher is better; one pass per filled residue, not counted in NFE (when sampling,
+  over the first ``PLL_SAMPLES`` samples of each sequence);
 - ``jsd`` (sampling only, ``samples`` >= 2): per filled position, the Jensen-Shannon
   divergence (nats) between the amino-acid distribution of this decoder's samples and that
   of sequential decoding's samples, averaged over positions and sequences. The floor is the
@@ -84,16 +85,21 @@ def decode_runs(model, x, selector, temperature: float, samples: int, seed: int,
     return torch.stack(toks), torch.stack(nfes), time.time() - t0
 
 
-def score(model, tokens, native, filled, ref_counts=None):
-    """Recovery, PLL (nats per filled residue) and, given the sequential counts, JSD."""
+PLL_SAMPLES = 4  # samples per sequence whose PLL is scored (one pass per filled residue each)
+
+
+def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL_SAMPLES):
+    """Recovery, PLL (nats per filled residue, over the first ``pll_samples`` samples of
+    each sequence) and, given the sequential counts, JSD."""
     from .likelihood import pseudo_log_likelihood
 
     S = tokens.shape[0]
     fs = filled[None].expand_as(tokens)
     recovery = float((tokens == native[None])[fs].double().mean())
-    flat = tokens.reshape(-1, tokens.shape[-1])
-    pll = pseudo_log_likelihood(model, flat, positions=fs.reshape(flat.shape))
-    out = {"recovery": recovery, "pll": float(pll[fs.reshape(flat.shape)].mean())}
+    flat = tokens[:pll_samples].reshape(-1, tokens.shape[-1])
+    fp = fs[:pll_samples].reshape(flat.shape)
+    pll = pseudo_log_likelihood(model, flat, positions=fp)
+    out = {"recovery": recovery, "pll": float(pll[fp].mean())}
     counts = torch.nn.functional.one_hot(tokens, model.vocab_size).sum(0).double()  # (B, L, V)
     if ref_counts is not None and S > 1:
         out["jsd"] = float(jsd(counts, ref_counts)[filled].mean())
