@@ -32,6 +32,9 @@ def test_outputs_shape_symmetry_sign_zeros():
     # predict computes one output alone, equal to the full forward's
     assert torch.allclose(est.predict(h, masked, "mi"), mi) and torch.allclose(est.predict(h, masked, "tv"), tv)
     assert torch.equal(est.mi(h, masked), est.predict(h, masked, "mi"))
+    p = est.predict(h, masked, "mi")  # the one-product form: exactly 0 off the masked pairs, too
+    pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(7, dtype=torch.bool)
+    assert (p[~pair] == 0).all() and (p[pair] > 0).all()
     with pytest.raises(ValueError, match="kind"):
         est.predict(h, masked, "y")
 
