@@ -101,6 +101,20 @@ def _protein_mi(args, model):
           f"exact MI cost {int(res.passes[0])} model passes; total pairwise MI {float(vals.sum()):.3f} nats")
     print("strongest pairs (residue index 0-based, region):")
     print("\n".join("  " + t for t in top))
+    panels = [("exact pairwise MI (nats)", m)]
+    est_dir = default_estimator(args.estimator, args.model)
+    if est_dir:  # the MI head of this model, from the same single pass
+        from ..interface import allowed_tokens, masked_log_probs
+        from ..stats import spearman
+
+        with torch.no_grad():
+            out = model(x)
+            pred = load_estimator(est_dir, args.model).predict(
+                out.hidden, res.masked, "mi", log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0]
+        pm = pred.double()[pos][:, pos]
+        panels.append(("predicted by the MI head, one pass (nats)", pm))
+        print(f"MI head ({est_dir}): Spearman vs exact over the masked pairs {spearman(pm[upper], vals):.3f}, "
+              f"total predicted {float(pm[upper].sum()):.3f} nats")
     if args.out:
         if args.out.endswith(".npy"):
             import numpy as np
@@ -116,7 +130,7 @@ def _protein_mi(args, model):
         from ..plots import residue_mi_map
 
         shown = hidden.nonzero().squeeze(1).tolist()
-        residue_mi_map([("exact pairwise MI (nats)", m)], rec.sequence, regions, shown, args.plot,
+        residue_mi_map(panels, rec.sequence, regions, shown, args.plot,
                        title=f"{getattr(model, 'name', '')} {rec.name}: mask {spec}", top=top[:8])
         print(f"wrote {args.plot}")
 
