@@ -184,7 +184,8 @@ def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bou
     if seq is None:
         raise ValueError("equal_nfe needs the sequential row (the NFE reference)")
     s_nfe = seq["mean_nfe"]
-    curves = {n: sorted((r["mean_nfe"], r[metric], r["params"]) for r in rows if r["selector"] == n)
+    curves = {n: sorted(((r["mean_nfe"], r[metric], r["params"]) for r in rows if r["selector"] == n),
+                        key=lambda t: t[:2])  # params (dicts) never compared, even on ties
               for n in (ours, ref)}
     out = []
     for here, there in ((ref, ours), (ours, ref)):

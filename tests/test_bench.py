@@ -100,3 +100,17 @@ def test_label_task_hmm(tmp_path):
     with pytest.raises(SystemExit, match="trained with 'mdmi train hmm'"):
         main(["label", "--model", str(tmp_path / "m0"), "--task", "hmm",
               "--contexts", "2", "--out", str(tmp_path / "lab2")])
+
+
+def test_equal_nfe_survives_ties():
+    """Two settings with the same NFE and the same score (one ran out of masks in one step
+    either way) once crashed the comparison by comparing their params dicts."""
+    from mdmi.bench import equal_nfe
+
+    rows = [{"selector": "sequential", "params": {}, "mean_nfe": 10.0, "pll": -0.3},
+            {"selector": "mi_budget", "params": {"gamma": 30}, "mean_nfe": 4.0, "pll": -0.4},
+            {"selector": "mi_budget", "params": {"gamma": 1, "eta": 0}, "mean_nfe": 4.0, "pll": -0.4},
+            {"selector": "factor", "params": {"f": 4}, "mean_nfe": 4.0, "pll": -0.5}]
+    out = equal_nfe(rows, ref="factor", metric="pll", label="pll", lo=2.0, hi=3.0)
+    at_factor = next(e for e in out if e["at"] == "factor")
+    assert abs(at_factor["ours_minus_ref"] - 0.1) < 1e-12

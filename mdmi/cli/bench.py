@@ -117,6 +117,11 @@ def cmd_bench_antibody(args):
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep)
     print_antibody_table(rows)
+    for r in rows:
+        r["provenance"] = provenance()
+    if args.json:  # the rows first: nothing after this may lose them
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     have = {r["selector"] for r in rows}
     sampled = any("jsd" in r for r in rows)
     metric = "neg_jsd" if sampled else "pll"  # higher is better
@@ -125,11 +130,7 @@ def cmd_bench_antibody(args):
         if {"mi_budget", ref} <= have:
             cmp[ref] = bench.equal_nfe(rows, ref=ref, metric=metric, label=metric)
             bench.print_equal_nfe(cmp[ref], ref=ref, label=metric, scale=1.0)
-    for r in rows:
-        r["provenance"] = provenance()
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
         if cmp:
             Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json").write_text(json.dumps(cmp, indent=2) + "\n")
         if args.plot:
