@@ -26,14 +26,7 @@ def cmd_mi(args):
         raise ValueError("give a Sudoku puzzle or --fasta FILE")
     res = exact_mi(model, x, progress=True)
     est_dir = default_estimator(args.estimator, model_dir)
-    pred = None
-    if est_dir:
-        from ..interface import allowed_tokens, masked_log_probs
-
-        with torch.no_grad():
-            out = model(x)
-            pred = load_estimator(est_dir, model_dir).predict(out.hidden, res.masked, "mi",
-                                                   log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
+    pred = _predicted(est_dir, model_dir, model, x, res.masked) if est_dir else None
     masked = res.masked[0].nonzero().squeeze(1)
     if len(masked) < 2:
         raise ValueError("the puzzle needs at least two blanks for pairwise MI")
@@ -58,6 +51,18 @@ def cmd_mi(args):
         mi_maps(m.float(), None if pred is None else pred.float(), args.plot, cell=cell, grid=grid,
                 title=(args.puzzle or args.fasta)[:40])
         print(f"wrote {args.plot}")
+
+
+def _predicted(est_dir, model_dir, model, x, masked):
+    """(L, L) float64: the MI head's matrix for the one context ``x`` (1, L), from one pass."""
+    import torch
+
+    from ..interface import allowed_tokens, masked_log_probs
+
+    with torch.no_grad():
+        out = model(x)
+        return load_estimator(est_dir, model_dir).predict(
+            out.hidden, masked, "mi", log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
 
 
 def _protein_mi(args, model):
@@ -104,14 +109,9 @@ def _protein_mi(args, model):
     panels = [("exact pairwise MI (nats)", m)]
     est_dir = default_estimator(args.estimator, args.model)
     if est_dir:  # the MI head of this model, from the same single pass
-        from ..interface import allowed_tokens, masked_log_probs
         from ..stats import spearman
 
-        with torch.no_grad():
-            out = model(x)
-            pred = load_estimator(est_dir, args.model).predict(
-                out.hidden, res.masked, "mi", log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0]
-        pm = pred.double()[pos][:, pos]
+        pm = _predicted(est_dir, args.model, model, x, res.masked)[pos][:, pos]
         panels.append(("predicted by the MI head, one pass (nats)", pm))
         print(f"MI head ({est_dir}): Spearman vs exact over the masked pairs {spearman(pm[upper], vals):.3f}, "
               f"total predicted {float(pm[upper].sum()):.3f} nats")
