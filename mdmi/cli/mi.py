@@ -74,7 +74,12 @@ def _protein_mi(args, model):
     import torch
 
     from ..mi import exact_mi
-    from ..tasks.antibody import masked_batch, parse_mask, read_antibody_fasta, region_labels
+    from ..tasks.antibody import (
+        masked_batch,
+        parse_mask,
+        read_antibody_fasta,
+        region_labels,
+    )
 
     if not hasattr(model, "encode"):
         raise ValueError("--fasta needs a protein masked LM (antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>)")
