@@ -56,11 +56,19 @@ def pick(rows, speed, metric="solve_rate"):
     return picks
 
 
-def paired(a, b):
-    """Mean difference of per-puzzle solves (a - b) and its 95% interval (normal approx.)."""
-    if not (a.get("solved_per_puzzle") and b.get("solved_per_puzzle")):
-        return None
-    d = [int(x) - int(y) for x, y in zip(a["solved_per_puzzle"], b["solved_per_puzzle"])]
+def paired(a, b, metric="solve_rate"):
+    """Mean difference (a - b) of the per-puzzle solves, or of the per-sequence ``metric``
+    of antibody rows (``per_seq``), and its 95% interval (normal approximation)."""
+    if metric == "solve_rate":
+        if not (a.get("solved_per_puzzle") and b.get("solved_per_puzzle")):
+            return None
+        xa, xb = [int(v) for v in a["solved_per_puzzle"]], [int(v) for v in b["solved_per_puzzle"]]
+    else:
+        key, sign = ("jsd", -1) if metric == "neg_jsd" else (metric, 1)
+        if key not in a.get("per_seq", {}) or key not in b.get("per_seq", {}):
+            return None
+        xa, xb = [sign * v for v in a["per_seq"][key]], [sign * v for v in b["per_seq"][key]]
+    d = [x - y for x, y in zip(xa, xb)]
     n = len(d)
     m = sum(d) / n
     sd = math.sqrt(sum((v - m) ** 2 for v in d) / max(1, n - 1))
@@ -83,6 +91,7 @@ def main():
     seq_test = next(r for r in test if r["selector"] == "sequential")
     M = a.metric
     fmt = (lambda v: f"{100 * v:.1f}") if M == "solve_rate" else (lambda v: f"{v:.4f}")  # noqa: E731
+    dfmt = (lambda v: f"{100 * v:+.1f}") if M == "solve_rate" else (lambda v: f"{v:+.4f}")  # noqa: E731
     mi = sorted((r["mean_nfe"], r[M]) for r in test if r["selector"] == a.ours)
     out = []
     print(f"knobs picked on validation: best {M} at >= {a.speed:g}x fewer NFE than sequential\n")
@@ -96,7 +105,7 @@ def main():
         at = _interp(mi, t["mean_nfe"]) if mi else None
         mis = [r for r in test if r["selector"] == a.ours]
         near = min(mis, key=lambda r: abs(r["mean_nfe"] - t["mean_nfe"])) if mis else None
-        pd = paired(t, near) if near is not None and name != a.ours else None
+        pd = paired(t, near, M) if near is not None and name != a.ours else None
         nfe_near = near["mean_nfe"] if near is not None else math.nan
         row = {"selector": name, "params": t["params"], "fast_enough": fast, "test_nfe": t["mean_nfe"],
                "reduction": seq_test["mean_nfe"] / t["mean_nfe"], f"test_{M}": t[M],
@@ -109,7 +118,7 @@ def main():
         knob = ",".join(f"{k}={v}" for k, v in t["params"].items()) + ("" if fast else " (slower)")
         print(f"{name:18s} {knob:24s} {t['mean_nfe']:8.2f} {row['reduction']:6.2f} {fmt(t[M]):>8s} "
               f"{'n/a' if at is None else fmt(at):>24s} "
-              f"{'' if pd is None else f'{100 * pd[0]:+.1f} ({100 * pd[1]:+.1f}, {100 * pd[2]:+.1f})  at NFE {nfe_near:.1f}':>34s}")
+              f"{'' if pd is None else f'{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})  at NFE {nfe_near:.1f}':>34s}")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     if a.plot:

@@ -88,21 +88,34 @@ def decode_runs(model, x, selector, temperature: float, samples: int, seed: int,
 PLL_SAMPLES = 4  # samples per sequence whose PLL is scored (one pass per filled residue each)
 
 
+def _per_seq(values: torch.Tensor, where: torch.Tensor) -> list[float]:
+    """Mean of ``values`` over ``where`` in each row (last axis), rounded for the JSON."""
+    w = where.double()
+    return [round(float(v), 6) for v in (values.double() * w).sum(-1) / w.sum(-1).clamp_min(1)]
+
+
 def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL_SAMPLES):
     """Recovery, PLL (nats per filled residue, over the first ``pll_samples`` samples of
-    each sequence) and, given the sequential counts, JSD."""
+    each sequence) and, given the sequential counts, JSD; pooled over all filled residues,
+    and per sequence under ``per_seq`` (for paired intervals over sequences)."""
     from .likelihood import pseudo_log_likelihood
 
-    S = tokens.shape[0]
+    S, B, L = tokens.shape
     fs = filled[None].expand_as(tokens)
-    recovery = float((tokens == native[None])[fs].double().mean())
-    flat = tokens[:pll_samples].reshape(-1, tokens.shape[-1])
+    hit = tokens == native[None]
+    recovery = float(hit[fs].double().mean())
+    flat = tokens[:pll_samples].reshape(-1, L)
     fp = fs[:pll_samples].reshape(flat.shape)
     pll = pseudo_log_likelihood(model, flat, positions=fp)
-    out = {"recovery": recovery, "pll": float(pll[fp].mean())}
+    per_seq = {"recovery": _per_seq(hit.permute(1, 0, 2).reshape(B, -1), fs.permute(1, 0, 2).reshape(B, -1)),
+               "pll": _per_seq(pll.reshape(-1, B, L).permute(1, 0, 2).reshape(B, -1),
+                               fp.reshape(-1, B, L).permute(1, 0, 2).reshape(B, -1))}
+    out = {"recovery": recovery, "pll": float(pll[fp].mean()), "per_seq": per_seq}
     counts = torch.nn.functional.one_hot(tokens, model.vocab_size).sum(0).double()  # (B, L, V)
     if ref_counts is not None and S > 1:
-        out["jsd"] = float(jsd(counts, ref_counts)[filled].mean())
+        d = jsd(counts, ref_counts)  # (B, L)
+        out["jsd"] = float(d[filled].mean())
+        per_seq["jsd"] = _per_seq(d, filled)
     return out, counts
 
 
@@ -134,8 +147,10 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
             if temperature > 0:  # a second, independent sequential run: how far sampling noise alone gets
                 toks2, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size)
                 c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
-                row["jsd"] = float(jsd(counts, c2)[filled].mean())
+                d = jsd(counts, c2)
+                row["jsd"] = float(d[filled].mean())
                 row["jsd_floor"] = row["jsd"]
+                row["per_seq"]["jsd"] = _per_seq(d, filled)
         rows.append(row)
     seq = rows[0]
     for r in rows:

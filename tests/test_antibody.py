@@ -356,11 +356,18 @@ def test_bench_antibody_greedy_and_sampled(tmp_path, capsys):
     assert topk["mean_nfe"] == (4 + 4) / 2
     for r in rows:
         assert 0 <= r["recovery"] <= 1 and r["pll"] <= 0 and "provenance" in r
+        # per sequence (12 and 10 filled residues): weighted back, they give the pooled means
+        for k in ("recovery", "pll"):
+            a, b = r["per_seq"][k]
+            assert math.isclose((12 * a + 10 * b) / 22, r[k], abs_tol=1e-5)
     # sampling: JSD against sequential's samples, with the floor of two sequential runs
     main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--task", "cdr3", "--temperature", "1",
           "--samples", "3", "--selectors", "sequential,topk:k=4", "--json", str(out)])
     rows = json.loads(out.read_text())
     assert rows[0]["jsd_floor"] >= 0 and all(r["jsd"] >= 0 for r in rows) and rows[0]["samples"] == 3
+    for r in rows:
+        a, b = r["per_seq"]["jsd"]
+        assert math.isclose((12 * a + 10 * b) / 22, r["jsd"], abs_tol=1e-5)
     with pytest.raises(SystemExit, match="samples"):
         main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--temperature", "1"])
 

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -114,3 +115,23 @@ def test_equal_nfe_survives_ties():
     out = equal_nfe(rows, ref="factor", metric="pll", label="pll", lo=2.0, hi=3.0)
     at_factor = next(e for e in out if e["at"] == "factor")
     assert abs(at_factor["ours_minus_ref"] - 0.1) < 1e-12
+
+
+def test_ranking_paired_difference_by_hand():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ranking", Path(__file__).parent.parent / "benchmarks" / "ranking.py")
+    ranking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranking)
+    # per puzzle: differences +1, 0, 0, -1 -> mean 0, sd sqrt(2/3)
+    m, lo, hi = ranking.paired({"solved_per_puzzle": "1010"}, {"solved_per_puzzle": "0011"})
+    half = 1.96 * math.sqrt(2 / 3) / 2
+    assert m == 0 and math.isclose(lo, -half) and math.isclose(hi, half)
+    # per sequence, antibody rows: PLL differences 0.1 and 0.3; JSD is turned into "higher is better"
+    a = {"per_seq": {"pll": [-1.0, -1.0], "jsd": [0.2, 0.1]}}
+    b = {"per_seq": {"pll": [-1.1, -1.3], "jsd": [0.3, 0.4]}}
+    m, lo, hi = ranking.paired(a, b, "pll")
+    assert math.isclose(m, 0.2) and math.isclose(hi - m, 1.96 * math.sqrt(0.02) / math.sqrt(2))
+    assert math.isclose(ranking.paired(a, b, "neg_jsd")[0], 0.2)
+    assert ranking.paired(a, {"pll": -1.0}, "pll") is None  # rows made before per-sequence outcomes
