@@ -77,7 +77,13 @@ def build(name: str, params: dict, model, estimator):
     return make_selector(name, **params)
 
 
-def _number(v: str, spec: str):
+def _value(name: str, knob: str, v: str, spec: str):
+    """A knob value from the command line: text for a text knob (e.g. ``order=margin``),
+    else a number."""
+    from .selectors import SELECTORS, knobs
+
+    if name in SELECTORS and isinstance(knobs(name).get(knob), str):
+        return v
     try:
         return int(v) if v.isdigit() else float(v)
     except ValueError:
@@ -87,7 +93,8 @@ def _number(v: str, spec: str):
 def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[tuple[str, dict]]:
     """(name, params) jobs: every knob value of each selector, or only its first one.
     A selector may be given as ``name:knob=v1/v2/...`` to run those values instead, and
-    ``name:knob=v1/v2+other=v`` fixes further knobs."""
+    ``name:knob=v1/v2+other=v`` fixes further knobs (text knobs take text:
+    ``mi_budget:gamma=0.5+order=margin``)."""
     sweeps = SWEEPS if sweeps is None else sweeps
     jobs = []
     for spec in selectors:
@@ -101,11 +108,11 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
                 k, eq, v = f.partition("=")
                 if not eq or not v:
                     raise ValueError(f"fixed knob must read +knob=v, got {f!r} in {spec!r}")
-                extra[k] = _number(v, spec)
+                extra[k] = _value(name, k, v, spec)
             knob, eq, values = grid.partition("=")
             if not eq or not values:
                 raise ValueError(f"selector grid must read name:knob=v1/v2, got {spec!r}")
-            jobs += [(name, {knob: _number(v, spec), **extra}) for v in values.split("/")]
+            jobs += [(name, {knob: _value(name, knob, v, spec), **extra}) for v in values.split("/")]
         else:
             jobs += [(name, p) for p in (sweeps[name] if sweep else sweeps[name][:1])]
     return jobs

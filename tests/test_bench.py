@@ -27,6 +27,8 @@ def test_settings_grid_and_errors():
         bench.settings(["topk:k"])
     with pytest.raises(ValueError, match="must be numbers"):
         bench.settings(["topk:k=a/b"])
+    assert bench.settings(["mi_budget:order=margin/confidence+gamma=0.5"]) == [
+        ("mi_budget", {"order": "margin", "gamma": 0.5}), ("mi_budget", {"order": "confidence", "gamma": 0.5})]
     names = bench.selector_names(bench.SWEEPS, has_estimator=False)
     assert "mi_budget" not in names and "entropy_bound" in names and not any(n.endswith("_oracle") for n in names)
 
