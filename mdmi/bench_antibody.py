@@ -89,9 +89,17 @@ PLL_SAMPLES = 4  # samples per sequence whose PLL is scored (one pass per filled
 
 
 def _per_seq(values: torch.Tensor, where: torch.Tensor) -> list[float]:
-    """Mean of ``values`` over ``where`` in each row (last axis), rounded for the JSON."""
+    """Mean of ``values`` over ``where`` for each sequence: tensors (..., B, L), averaged over
+    every axis but the sequence axis B; rounded for the JSON."""
     w = where.double()
-    return [round(float(v), 6) for v in (values.double() * w).sum(-1) / w.sum(-1).clamp_min(1)]
+    dims = [d for d in range(w.dim()) if d != w.dim() - 2]
+    return [round(float(v), 6) for v in (values.double() * w).sum(dims) / w.sum(dims).clamp_min(1)]
+
+
+def _jsd_stats(counts, ref_counts, filled) -> tuple[float, list[float]]:
+    """JSD to the reference counts: pooled over the filled positions, and per sequence."""
+    d = jsd(counts, ref_counts)  # (B, L)
+    return float(d[filled].mean()), _per_seq(d, filled)
 
 
 def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL_SAMPLES):
@@ -103,19 +111,14 @@ def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL
     S, B, L = tokens.shape
     fs = filled[None].expand_as(tokens)
     hit = tokens == native[None]
-    recovery = float(hit[fs].double().mean())
     flat = tokens[:pll_samples].reshape(-1, L)
     fp = fs[:pll_samples].reshape(flat.shape)
     pll = pseudo_log_likelihood(model, flat, positions=fp)
-    per_seq = {"recovery": _per_seq(hit.permute(1, 0, 2).reshape(B, -1), fs.permute(1, 0, 2).reshape(B, -1)),
-               "pll": _per_seq(pll.reshape(-1, B, L).permute(1, 0, 2).reshape(B, -1),
-                               fp.reshape(-1, B, L).permute(1, 0, 2).reshape(B, -1))}
-    out = {"recovery": recovery, "pll": float(pll[fp].mean()), "per_seq": per_seq}
+    per_seq = {"recovery": _per_seq(hit, fs), "pll": _per_seq(pll.reshape(-1, B, L), fp.reshape(-1, B, L))}
+    out = {"recovery": float(hit[fs].double().mean()), "pll": float(pll[fp].mean()), "per_seq": per_seq}
     counts = torch.nn.functional.one_hot(tokens, model.vocab_size).sum(0).double()  # (B, L, V)
     if ref_counts is not None and S > 1:
-        d = jsd(counts, ref_counts)  # (B, L)
-        out["jsd"] = float(d[filled].mean())
-        per_seq["jsd"] = _per_seq(d, filled)
+        out["jsd"], per_seq["jsd"] = _jsd_stats(counts, ref_counts, filled)
     return out, counts
 
 
@@ -147,10 +150,8 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
             if temperature > 0:  # a second, independent sequential run: how far sampling noise alone gets
                 toks2, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size)
                 c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
-                d = jsd(counts, c2)
-                row["jsd"] = float(d[filled].mean())
+                row["jsd"], row["per_seq"]["jsd"] = _jsd_stats(counts, c2, filled)
                 row["jsd_floor"] = row["jsd"]
-                row["per_seq"]["jsd"] = _per_seq(d, filled)
         rows.append(row)
     seq = rows[0]
     for r in rows:
