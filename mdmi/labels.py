@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +26,7 @@ from .mi import DEFAULT_DELTA, PROBE_BATCH, exact_mi
 from .selectors import make_selector
 
 MANIFEST = "manifest.json"
+REGION_KINDS = ("cdr3", "cdrs", "all")  # codes 0, 1, 2 of region_masks
 SPEC = "spec.json"
 
 
@@ -39,6 +40,8 @@ class LabelConfig:
     batch_size: int = PROBE_BATCH  # probe sequences per model call (speed only: not part of the spec)
     seed: int = 0  # shard k uses seed (seed, k)
     store_hidden: bool = False  # hidden states are cheap to recompute; store only if asked
+    probe: int = 0  # probe at most this many random masked positions per context (0: all); see exact_mi(probe=)
+    kinds: str = "cdr3,cdrs,all"  # antibody contexts: which of cdr3 / cdrs / all (random ratio, de novo) to draw
 
     def __post_init__(self):
         check_types(self)
@@ -48,10 +51,25 @@ class LabelConfig:
             raise ValueError(f"decode_frac must lie in [0, 1], got {self.decode_frac}")
         if not 0 <= self.delta <= 0.5:
             raise ValueError(f"delta must lie in [0, 0.5], got {self.delta}")
+        if self.probe < 0:
+            raise ValueError(f"probe must be >= 0 (0 probes every masked position), got {self.probe}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        bad = set(self.region_kinds) - set(REGION_KINDS)
+        if bad or not self.region_kinds:
+            raise ValueError(f"kinds must be a comma list of {','.join(REGION_KINDS)}, got {self.kinds!r}")
         if self.min_masked < 2:
             raise ValueError(f"min_masked must be >= 2 (a context needs a masked pair), got {self.min_masked}")
+
+    @property
+    def region_kinds(self) -> list[str]:
+        return [k.strip() for k in self.kinds.split(",") if k.strip()]
+
+    def draw_kinds(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """Region kind codes (n,) for :func:`region_masks`, uniform over ``kinds`` (the
+        default's draws are those of the label sets made before this knob existed)."""
+        codes = torch.tensor([REGION_KINDS.index(k) for k in self.region_kinds])
+        return codes[torch.randint(len(codes), (n,), generator=g)]
 
     @property
     def n_shards(self) -> int:
@@ -108,7 +126,11 @@ def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=
     """Contexts (:func:`shard_contexts`) and labels of shard ``k`` as a dict of tensors (for
     safetensors)."""
     clean, x, source = shard_contexts(model, sample_clean, cfg, k)
-    res = exact_mi(model, x, allowed=allowed, delta=cfg.delta, batch_size=cfg.batch_size)
+    probe = None
+    if cfg.probe:  # its own seed: the contexts stay those of probe = 0
+        probe = probe_subset(free_positions(model, x), cfg.probe,
+                             torch.Generator().manual_seed(2**40 + cfg.seed * 1_000_003 + k))
+    res = exact_mi(model, x, allowed=allowed, delta=cfg.delta, batch_size=cfg.batch_size, probe=probe)
     out = {
         "tokens": x, "masked": res.masked.to(torch.uint8), "clean": clean,
         "mi_directed": res.mi_directed.float(), "tv_influence": res.tv_influence.float(),
@@ -117,10 +139,20 @@ def make_shard(model, sample_clean: Callable, cfg: LabelConfig, k: int, allowed=
         "kl_consistency_mean": _pair_mean(res.kl_consistency, res.masked).float(),
         "asymmetry_max": res.asymmetry.amax((1, 2)).float(),
     }
+    if probe is not None:
+        out["probed"] = res.probed.to(torch.uint8)
     if cfg.store_hidden:
         with torch.no_grad():
             out["hidden"] = model(x).hidden.float()
     return out
+
+
+def probe_subset(masked: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+    """Bool like ``masked`` (B, L): per row, ``n`` of its masked positions drawn uniformly
+    without replacement (all of them when it has fewer)."""
+    scores = torch.rand(masked.shape, generator=g).masked_fill(~masked, 2.0)
+    rank = scores.argsort(1).argsort(1)
+    return masked & (rank < n)
 
 
 def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
@@ -131,7 +163,8 @@ def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
     ``regions`` (n, L) codes each token's region (-1 not maskable, 0 framework, 1..3 the
     CDRs; :func:`mdmi.tasks.antibody.antibody_sampler`). With regions, the masked
     contexts are a third each CDR3 masked, all CDRs masked and a random ratio, and
-    decoding starts from CDR3 masked, all CDRs masked or everything masked (de novo)."""
+    decoding starts from CDR3 masked, all CDRs masked or everything masked (de novo);
+    ``cfg.kinds`` narrows these (e.g. ``cdr3`` alone: a cheap label set for CDR3 infilling)."""
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + k)
     n = min(cfg.shard_size, cfg.contexts - k * cfg.shard_size)
     n_dec = int(round(n * cfg.decode_frac))
@@ -140,7 +173,7 @@ def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
     x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, scorable(model, clean[n_dec:]))
     source = torch.ones(n - n_dec, dtype=torch.long)  # 1 = random mask ratio
     if regions is not None:
-        kind = torch.randint(3, (n - n_dec,), generator=g)  # 0 CDR3, 1 all CDRs, 2 random ratio
+        kind = cfg.draw_kinds(n - n_dec, g)  # 0 CDR3, 1 all CDRs, 2 random ratio
         hide = region_masks(regions[n_dec:], kind, cfg.min_masked)
         use = kind < 2
         x = torch.where(use[:, None] & hide, model.mask_id, torch.where(use[:, None], clean[n_dec:], x))
@@ -148,7 +181,7 @@ def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
     if n_dec:
         start = None
         if regions is not None:
-            hide = region_masks(regions[:n_dec], torch.randint(3, (n_dec,), generator=g), cfg.min_masked)
+            hide = region_masks(regions[:n_dec], cfg.draw_kinds(n_dec, g), cfg.min_masked)
             start = torch.where(hide, model.mask_id, clean[:n_dec])
         x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g, start), x])
         source = torch.cat([torch.zeros(n_dec, dtype=torch.long), source])
@@ -193,7 +226,11 @@ def write_labels(model, sample_clean: Callable, cfg: LabelConfig, out: str | Pat
     spec_file = out / SPEC
     if spec_file.is_file():
         old = json.loads(spec_file.read_text())
-        old.get("label_config", {}).pop("batch_size", None)  # written by earlier versions
+        old_cfg = old.get("label_config", {})
+        old_cfg.pop("batch_size", None)  # written by earlier versions
+        for f in fields(LabelConfig):  # knobs added since a set was made: it used their defaults
+            if f.name != "batch_size":
+                old_cfg.setdefault(f.name, f.default)
         if old != spec:
             raise ValueError(f"{out} holds labels made with other arguments ({spec_file}); use a new --out")
     elif rank == 0:

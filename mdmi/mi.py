@@ -48,6 +48,8 @@ class MIResult:
     entropy:      (B, L) entropy of p_i(.|x_O), nats (0 on observed positions)
     masked:       (B, L) the positions treated as masked
     passes:       (B,) model passes spent per context (1 base pass + the probes)
+    probed:       (B, L) the masked positions whose rows I[j->.] were computed (all, unless
+                  ``exact_mi(probe=...)`` narrowed them); other rows are 0, not measured
     """
 
     mi: torch.Tensor
@@ -58,6 +60,7 @@ class MIResult:
     entropy: torch.Tensor
     masked: torch.Tensor
     passes: torch.Tensor
+    probed: torch.Tensor
 
     def select(self, index) -> "MIResult":
         """The result for some contexts: ``index`` an int (kept as a batch of one), a slice
@@ -103,7 +106,7 @@ def probe_values(p: torch.Tensor, masked: torch.Tensor, delta: float) -> torch.T
 
 @torch.no_grad()
 def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta: float = DEFAULT_DELTA,
-             batch_size: int = PROBE_BATCH, progress: bool = False) -> MIResult:
+             batch_size: int = PROBE_BATCH, progress: bool = False, probe: torch.Tensor | None = None) -> MIResult:
     """Exact pairwise conditional MI (and DEMASK influence) of ``model`` for contexts
     ``x`` (B, L) whose masked positions hold the model's mask id.
 
@@ -111,6 +114,10 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     ``delta``: probe only the values holding 1 - delta of each p_j (see
     :func:`truncation_bound`); 0 probes every value. ``batch_size`` probe sequences per
     model call. Memory: O(B * L^2 * V) float64 accumulators. Cost in passes: ``result.passes``.
+
+    ``probe``: bool (B, L), the masked positions j whose rows I[j->.] are computed (default:
+    all). The others cost no pass; a pair is labelled when either end is probed
+    (``result.probed``): ``mi`` is then the one known direction, or the mean of both.
     """
     if x.dim() != 2:
         raise ValueError(f"x must be (B, L), got shape {tuple(x.shape)}")
@@ -122,6 +129,9 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     allow = allowed_tokens(model, allowed)
     V = model.vocab_size
     masked = free_positions(model, x)  # (B, L)
+    if probe is not None and probe.shape != masked.shape:
+        raise ValueError(f"probe must be (B, L) = {tuple(masked.shape)}, got {tuple(probe.shape)}")
+    probed = masked if probe is None else masked & probe.bool()
 
     def log_marginals(xs, rows):  # (n, L) -> (n, L, V) float64 log-probs over allowed tokens
         a = allow[rows] if allow.dim() == 3 else allow
@@ -135,7 +145,7 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     # a position whose probed set is one value has I[j->.] = 0 exactly (the mixture is that
     # one conditional): no pass needed. Its D[j->.] is set to 0, within 2*delta of the
     # untruncated value for a self-consistent model.
-    keep = keep & (keep.sum(-1, keepdim=True) > 1)
+    keep = keep & (keep.sum(-1, keepdim=True) > 1) & probed[..., None]
     probes = keep.nonzero()  # (n, 3): context b, position j, value v
     w = p0[keep]
     w = w / (p0 * keep).sum(-1)[probes[:, 0], probes[:, 1]]  # renormalised over probed values
@@ -165,16 +175,18 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     mix = mix.view(B, L, L, V)
     directed = (entropy_of_probs(mix) - cond_h.view(B, L, L)).clamp_min(0.0)
     pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)  # (B, L, L)
-    directed = directed * pair
-    tv = tv.view(B, L, L) * pair
+    row = probed[:, :, None].double()  # I[j->.] known
+    col = row.transpose(1, 2)  # I[i->j] known
+    directed = directed * pair * row
+    tv = tv.view(B, L, L) * pair * row
     # KL(p_i || m_i^{(j)}): 0 log 0 = 0; m > 0 wherever p > 0 up to rounding
     lp0 = base[:, None, :, :]  # (B, 1, L, V)
     kl = (p0[:, None] * (lp0 - mix.clamp_min(1e-300).log())).masked_fill(p0[:, None] == 0, 0.0).sum(-1)
-    kl = kl.clamp_min(0.0) * pair
-    mi = 0.5 * (directed + directed.transpose(1, 2))
+    kl = kl.clamp_min(0.0) * pair * row
+    mi = (directed + directed.transpose(1, 2)) / (row + col).clamp_min(1)
     passes = 1 + keep.sum((1, 2))
     return MIResult(
         mi=mi, mi_directed=directed, tv_influence=tv, kl_consistency=kl,
-        asymmetry=(directed - directed.transpose(1, 2)).abs(),
-        entropy=entropy(base) * masked, masked=masked, passes=passes,
+        asymmetry=(directed - directed.transpose(1, 2)).abs() * row * col,
+        entropy=entropy(base) * masked, masked=masked, passes=passes, probed=probed,
     )

@@ -72,14 +72,21 @@ def hidden_states(model, tokens: torch.Tensor, batch_size: int = 256, progress: 
 
 
 def targets(labels: dict, scale: float) -> dict:
-    """Symmetric MI, y = log1p(MI/scale), TV influence and the masked-pair mask."""
+    """Symmetric MI, y = log1p(MI/scale), TV influence and the labelled-pair masks.
+
+    With ``labels["probed"]`` (label sets made with ``--probe``) a pair is labelled when
+    either end was probed, and its MI is the known direction (the mean of both when both
+    were); the TV target, directed, is labelled on probed rows only."""
     d = labels["mi_directed"].double()
-    mi = 0.5 * (d + d.transpose(1, 2))
     masked = labels["masked"].bool()
+    probed = labels["probed"].bool() if "probed" in labels else masked
     L = masked.shape[1]
     pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)
+    row = probed[:, :, None].double()
+    mi = (d * row + d.transpose(1, 2) * row.transpose(1, 2)) / (row + row.transpose(1, 2)).clamp_min(1)
+    known = pair & (probed[:, :, None] | probed[:, None, :])
     return {"mi": mi.float(), "y": torch.log1p(mi / scale).float(), "tv": labels["tv_influence"].float().clamp(0, 1),
-            "pair": pair, "masked": masked}
+            "pair": known, "tv_pair": pair & probed[:, :, None], "masked": masked}
 
 
 class _Raw(torch.nn.Module):
@@ -168,10 +175,10 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
 
 
 def _pair_losses(y, tv_logit, t, idx, tv_weight):
-    pair = t["pair"][idx]
-    n = pair.sum().clamp_min(1)
-    mse = (((y - t["y"][idx]) ** 2) * pair).sum() / n
-    bce = (F.binary_cross_entropy_with_logits(tv_logit, t["tv"][idx], reduction="none") * pair).sum() / n
+    pair, tv_pair = t["pair"][idx], t["tv_pair"][idx]
+    mse = (((y - t["y"][idx]) ** 2) * pair).sum() / pair.sum().clamp_min(1)
+    bce = ((F.binary_cross_entropy_with_logits(tv_logit, t["tv"][idx], reduction="none") * tv_pair).sum()
+           / tv_pair.sum().clamp_min(1))
     return mse + tv_weight * bce, mse
 
 

@@ -424,6 +424,12 @@ def test_antibody_label_contexts_mask_whole_cdrs(sapiens_vh, tmp_path):
     assert ((x == clean) | hidden)[src > 0].all()  # decoding states hold what the model filled
     again = shard_contexts(m, sample, cfg, 0)  # all from the shard's own seed
     assert all(torch.equal(a, b) for a, b in zip((clean, x, src), again))
+    # --kinds cdr3: every masked context hides CDR3, every decoding state starts from it
+    only = LabelConfig(contexts=30, shard_size=30, decode_frac=0.1, kinds="cdr3")
+    _, x3, src3 = shard_contexts(m, sample, only, 0)
+    assert set(src3[3:].tolist()) == {2} and ((x3 == m.mask_id) & ~cdr3).sum() == 0
+    with pytest.raises(ValueError, match="kinds must be"):
+        LabelConfig(kinds="cdr3,cdr9")
 
 
 @needs_sapiens

@@ -73,3 +73,41 @@ def test_torchrun_two_ranks_match_one_process(tiny_dir, tmp_path):
     for k in range(3):
         a, b = load_file(str(shard_path(one, k))), load_file(str(shard_path(two, k)))
         assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_probe_knob_labels_a_subset_of_the_same_contexts(tiny_dir, tmp_path):
+    """--probe 2: the same contexts as a full label set, at most 2 probed positions per
+    context, their rows equal to the full labels, fewer passes; targets() keeps the pairs
+    with a probed end and their known direction."""
+    from mdmi.train_estimator import targets
+
+    _write(tiny_dir, tmp_path / "full")
+    _write(tiny_dir, tmp_path / "p2", probe=2)
+    full, part = load_labels(tmp_path / "full"), load_labels(tmp_path / "p2")
+    assert "probed" not in full and torch.equal(full["tokens"], part["tokens"])
+    probed = part["probed"].bool()
+    assert (probed.sum(1) == 2).all() and not (probed & ~part["masked"].bool()).any()
+    row = probed[:, :, None]
+    assert torch.allclose(part["mi_directed"], full["mi_directed"] * row, atol=1e-6)
+    assert (part["passes"] < full["passes"]).all()
+    t_full, t_part = targets(full, 0.01), targets(part, 0.01)
+    assert torch.equal(t_part["pair"], t_full["pair"] & (row | probed[:, None, :]))
+    assert torch.equal(t_part["tv_pair"], t_full["pair"] & row)
+    d = full["mi_directed"]
+    one = t_part["pair"] & row & ~probed[:, None, :]  # only j probed: mi is I[j->i]
+    assert torch.allclose(t_part["mi"][one], d[one], atol=1e-6)
+    with pytest.raises(ValueError, match="probe must be >= 0"):
+        LabelConfig(probe=-1)
+
+
+def test_rerun_resumes_a_set_made_before_newer_knobs(tiny_dir, tmp_path):
+    import json
+
+    _write(tiny_dir, tmp_path, contexts=4)
+    spec = json.loads((tmp_path / "spec.json").read_text())
+    for k in ("probe", "kinds"):  # what an older version wrote
+        del spec["label_config"][k]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert _write(tiny_dir, tmp_path, contexts=4)[1] == []
+    with pytest.raises(ValueError, match="other arguments"):
+        _write(tiny_dir, tmp_path, contexts=4, probe=3)

@@ -199,3 +199,28 @@ def test_coupling_zero_makes_positions_independent():
     hmm = HMM(HMMConfig(n_states=5, n_symbols=4, length=6, coupling=0.0, seed=2))
     x = torch.full((1, 6), hmm.mask_id)
     assert hmm.pairwise_mi(x).abs().max() < 1e-12
+
+
+def test_probe_subset_rows_match_full_and_cost_only_their_passes():
+    """exact_mi(probe=...): probed rows equal the full computation, others are 0, a pair's
+    mi is its known direction (mean of both when both are probed), and passes count only
+    the probed positions."""
+    m = CountingModel(_tiny_model(scale=1.0))
+    x = _contexts(m.model, 4)
+    full = exact_mi(m.model, x, delta=0.0)
+    masked = x == m.model.mask_id
+    probe = masked & (torch.arange(x.shape[1]) % 2 == 0)  # even positions only
+    part = exact_mi(m, x, delta=0.0, probe=probe)
+    assert part.probed.equal(probe)
+    row = probe[:, :, None]
+    assert torch.allclose(part.mi_directed, full.mi_directed * row, atol=1e-12)
+    assert torch.allclose(part.tv_influence, full.tv_influence * row, atol=1e-12)
+    both, one_i = row & probe[:, None, :], ~row & probe[:, None, :]  # [b, j, i]: j probed / only i probed
+    assert torch.allclose(part.mi[both], full.mi[both], atol=1e-12)
+    assert torch.allclose(part.mi[one_i], full.mi_directed.transpose(1, 2)[one_i], atol=1e-12)
+    none = ~row & ~probe[:, None, :]
+    assert (part.mi[none] == 0).all() and torch.equal(part.mi, part.mi.transpose(1, 2))
+    assert part.passes.equal(1 + probe.sum(1) * m.model.vocab_size)
+    assert m.rows == int(part.passes.sum())
+    with pytest.raises(ValueError, match="probe must be"):
+        exact_mi(m.model, x, probe=probe[:, :3])
