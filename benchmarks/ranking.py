@@ -25,15 +25,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mdmi.bench import _interp, pareto_plot  # noqa: E402
+from mdmi.bench import _interp, curve_rows, pareto_plot  # noqa: E402
 
 
 def load(paths):
     rows, seen = [], set()
     for p in paths:
-        for r in json.loads(Path(p).read_text()):
-            if r["selector"] == "mi_budget" and r["params"].get("eta") == 0:
-                r = {**r, "selector": "mi_budget(eta=0)"}  # charging dependence alone: its own curve
+        for r in curve_rows(json.loads(Path(p).read_text())):  # mi_budget(eta=0): its own curve
             key = (r["selector"], json.dumps(r["params"], sort_keys=True))
             if key not in seen:
                 seen.add(key)

@@ -179,6 +179,14 @@ def _interp(points: list[tuple[float, float]], x: float) -> float | None:
     return points[0][1] if len(points) == 1 and points[0][0] == x else None
 
 
+def curve_rows(rows: list[dict]) -> list[dict]:
+    """``rows`` with the MI budget at ``eta=0`` (dependence charged alone) named as its own
+    curve, ``mi_budget(eta=0)``: an equal-NFE comparison or a Pareto curve must not mix it
+    with the MI budget that also charges entropy."""
+    return [{**r, "selector": "mi_budget(eta=0)"} if r["selector"] == "mi_budget" and r["params"].get("eta") == 0
+            else r for r in rows]
+
+
 def equal_nfe(rows: list[dict], ours: str = "mi_budget", ref: str = "entropy_bound", lo: float = 2.0,
               hi: float = 6.0, tol: float = 0.10, metric: str = "solve_rate", label: str = "solve") -> list[dict]:
     """Solve rates at equal mean NFE: one entry per sweep point of either selector whose NFE

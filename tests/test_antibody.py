@@ -451,6 +451,13 @@ def test_label_train_bench_path_on_real_sapiens(tmp_path):
     rows = json.loads(out.read_text())
     mi = [r for r in rows if r["selector"] == "mi_budget"]
     assert len(mi) == 2 and all(r["mean_nfe"] <= rows[0]["mean_nfe"] and r["pll"] <= 0 for r in mi)
+    main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--task", "cdr3", "--estimator", str(head),
+          "--selectors", "sequential,factor:f=2/4,mi_budget:gamma=3,mi_budget:gamma=0.3+eta=0", "--json", str(out)])
+    cmp = json.loads(out.with_name("bench_equal_nfe.json").read_text())
+    assert set(cmp) == {"mi_budget vs factor", "mi_budget(eta=0) vs factor"}  # eta 0 is its own curve
+    for key, entries in cmp.items():
+        ours = key.split(" vs ")[0]
+        assert all(f"{ours}_pll" in e or f"{ours}_pll_interp" in e for e in entries)
     with pytest.raises(SystemExit, match="belong"):  # a VH head is refused on the VL model
         main(["bench", "antibody", "--model", "sapiens:vl", "--fasta", str(f), "--estimator", str(head),
               "--selectors", "mi_budget"])

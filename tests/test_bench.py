@@ -137,3 +137,11 @@ def test_ranking_paired_difference_by_hand():
     assert math.isclose(m, 0.2) and math.isclose(hi - m, 1.96 * math.sqrt(0.02) / math.sqrt(2))
     assert math.isclose(ranking.paired(a, b, "neg_jsd")[0], 0.2)
     assert ranking.paired(a, {"pll": -1.0}, "pll") is None  # rows made before per-sequence outcomes
+
+
+def test_curve_rows_give_eta_zero_its_own_curve():
+    rows = [_row("sequential", 60.0, 0.9), _row("mi_budget", 12.0, 0.8, gamma=3.0),
+            _row("mi_budget", 20.0, 0.6, gamma=0.1, eta=0.0), _row("mi_budget", 30.0, 0.7, gamma=1.0, eta=1.0)]
+    out = bench.curve_rows(rows)
+    assert [r["selector"] for r in out] == ["sequential", "mi_budget", "mi_budget(eta=0)", "mi_budget"]
+    assert rows[2]["selector"] == "mi_budget"  # the input rows are left as they were

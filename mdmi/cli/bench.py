@@ -122,14 +122,16 @@ def cmd_bench_antibody(args):
     if args.json:  # the rows first: nothing after this may lose them
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-    have = {r["selector"] for r in rows}
+    curves = bench.curve_rows(rows)
+    have = {r["selector"] for r in curves}
     sampled = any("jsd" in r for r in rows)
     metric = "neg_jsd" if sampled else "pll"  # higher is better
     cmp = {}
-    for ref in ("entropy_bound", "threshold", "factor"):
-        if {"mi_budget", ref} <= have:
-            cmp[ref] = bench.equal_nfe(rows, ref=ref, metric=metric, label=metric)
-            bench.print_equal_nfe(cmp[ref], ref=ref, label=metric, scale=1.0)
+    for ours in ("mi_budget", "mi_budget(eta=0)"):
+        for ref in ("entropy_bound", "threshold", "factor"):
+            if {ours, ref} <= have:
+                cmp[f"{ours} vs {ref}"] = bench.equal_nfe(curves, ours=ours, ref=ref, metric=metric, label=metric)
+                bench.print_equal_nfe(cmp[f"{ours} vs {ref}"], ours=ours, ref=ref, label=metric, scale=1.0)
     if args.json:
         if cmp:
             Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json").write_text(json.dumps(cmp, indent=2) + "\n")
