@@ -104,6 +104,15 @@ def probe_values(p: torch.Tensor, masked: torch.Tensor, delta: float) -> torch.T
     return keep & masked[..., None]
 
 
+def symmetric_mi(directed: torch.Tensor, probed: torch.Tensor) -> torch.Tensor:
+    """I_ij from directed rows ``[b, j, i] = I[j->i]`` of which only the ``probed`` (B, L)
+    rows are known: the mean of both directions where both are, the known one where one
+    is, 0 where neither."""
+    row = probed[:, :, None].to(directed.dtype)
+    col = row.transpose(1, 2)
+    return (directed * row + directed.transpose(1, 2) * col) / (row + col).clamp_min(1)
+
+
 @torch.no_grad()
 def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta: float = DEFAULT_DELTA,
              batch_size: int = PROBE_BATCH, progress: bool = False, probe: torch.Tensor | None = None) -> MIResult:
@@ -183,7 +192,7 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     lp0 = base[:, None, :, :]  # (B, 1, L, V)
     kl = (p0[:, None] * (lp0 - mix.clamp_min(1e-300).log())).masked_fill(p0[:, None] == 0, 0.0).sum(-1)
     kl = kl.clamp_min(0.0) * pair * row
-    mi = (directed + directed.transpose(1, 2)) / (row + col).clamp_min(1)
+    mi = symmetric_mi(directed, probed)
     passes = 1 + keep.sum((1, 2))
     return MIResult(
         mi=mi, mi_directed=directed, tv_influence=tv, kl_consistency=kl,

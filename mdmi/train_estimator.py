@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .config import check_types
 from .estimator import Estimator, EstimatorConfig
+from .mi import symmetric_mi
 
 
 @dataclass
@@ -82,8 +83,7 @@ def targets(labels: dict, scale: float) -> dict:
     probed = labels["probed"].bool() if "probed" in labels else masked
     L = masked.shape[1]
     pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)
-    row = probed[:, :, None].double()
-    mi = (d * row + d.transpose(1, 2) * row.transpose(1, 2)) / (row + row.transpose(1, 2)).clamp_min(1)
+    mi = symmetric_mi(d, probed)
     known = pair & (probed[:, :, None] | probed[:, None, :])
     return {"mi": mi.float(), "y": torch.log1p(mi / scale).float(), "tv": labels["tv_influence"].float().clamp(0, 1),
             "pair": known, "tv_pair": pair & probed[:, :, None], "masked": masked}
