@@ -184,18 +184,17 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     mix = mix.view(B, L, L, V)
     directed = (entropy_of_probs(mix) - cond_h.view(B, L, L)).clamp_min(0.0)
     pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)  # (B, L, L)
-    row = probed[:, :, None].double()  # I[j->.] known
-    col = row.transpose(1, 2)  # I[i->j] known
-    directed = directed * pair * row
-    tv = tv.view(B, L, L) * pair * row
+    known = (pair & probed[:, :, None]).double()  # [b, j, i]: a masked pair whose row j was probed
+    directed = directed * known
+    tv = tv.view(B, L, L) * known
     # KL(p_i || m_i^{(j)}): 0 log 0 = 0; m > 0 wherever p > 0 up to rounding
     lp0 = base[:, None, :, :]  # (B, 1, L, V)
     kl = (p0[:, None] * (lp0 - mix.clamp_min(1e-300).log())).masked_fill(p0[:, None] == 0, 0.0).sum(-1)
-    kl = kl.clamp_min(0.0) * pair * row
+    kl = kl.clamp_min(0.0) * known
     mi = symmetric_mi(directed, probed)
     passes = 1 + keep.sum((1, 2))
     return MIResult(
         mi=mi, mi_directed=directed, tv_influence=tv, kl_consistency=kl,
-        asymmetry=(directed - directed.transpose(1, 2)).abs() * row * col,
+        asymmetry=(directed - directed.transpose(1, 2)).abs() * known * known.transpose(1, 2),
         entropy=entropy(base) * masked, masked=masked, passes=passes, probed=probed,
     )
