@@ -122,24 +122,51 @@ def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL
     return out, counts
 
 
+def _load_reference(path, key: dict, x: torch.Tensor):
+    """The cached sequential row and counts at ``path``, or None when there is no file yet. A
+    file written for another model, task, seed or batch is a clear error, never silently reused."""
+    from pathlib import Path
+
+    if path is None or not Path(path).exists():
+        return None
+    ref = torch.load(path, weights_only=True)
+    if ref.get("key") != key or not torch.equal(ref.get("x"), x):
+        raise ValueError(f"{path} holds a sequential reference for another run ({ref.get('key')}, "
+                         f"{tuple(ref['x'].shape)} inputs); this run is {key}, {tuple(x.shape)} inputs: "
+                         "use another --reference path")
+    return ref
+
+
 def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
-                 seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True) -> list[dict]:
+                 seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True,
+                 pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "") -> list[dict]:
     """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
-    sequential runs first (twice when sampling: the JSD floor)."""
+    sequential runs first (twice when sampling: the JSD floor). ``reference``: a file that
+    caches the sequential row and its sample counts, written on the first run and reused by
+    later runs on the same model, sequences, task, seed and samples (sequential decoding is
+    the costliest setting, so split sweeps need not repeat it)."""
     from tqdm import tqdm
 
     if temperature < 0 or (temperature > 0 and samples < 2):
         raise ValueError("sampling needs --temperature > 0 and --samples >= 2 (for JSD); greedy uses temperature 0")
+    if pll_samples < 1:
+        raise ValueError(f"pll_samples must be >= 1, got {pll_samples}")
     x, native, filled = task_batch(model, records, task, torch.Generator().manual_seed(seed))
+    key = {"model": model_name, "task": task, "temperature": float(temperature), "samples": int(samples),
+           "seed": int(seed), "pll_samples": int(pll_samples)}
+    cached = _load_reference(reference, key, x)
     jobs = settings(selectors, sweep, ANTIBODY_SWEEPS)
     jobs = [j for j in jobs if j[0] == "sequential"] + [j for j in jobs if j[0] != "sequential"]
     if not jobs or jobs[0][0] != "sequential":
         jobs = [("sequential", {})] + jobs  # the reference every row is compared with
     rows, ref = [], None
+    if cached is not None:  # sequential from the cache: its row as first measured, its counts
+        rows, ref = [cached["row"]], cached["counts"]
+        jobs = [j for j in jobs if j[0] != "sequential"]
     for name, params in tqdm(jobs, desc=f"bench antibody {task}", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         toks, nfe, secs = decode_runs(model, x, sel, temperature, samples, seed, batch_size)
-        q, counts = score(model, toks, native, filled, ref)
+        q, counts = score(model, toks, native, filled, ref, pll_samples)
         row = {"selector": name, "params": params, "task": task, "n": len(records), "temperature": temperature,
                "samples": toks.shape[0], "mean_nfe": float(nfe.double().mean()), **q, "seconds": secs,
                "seqs_per_s": toks.shape[0] * len(records) / secs, "mean_filled": float(filled.sum(1).double().mean())}
@@ -152,6 +179,8 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
                 c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
                 row["jsd"], row["per_seq"]["jsd"] = _jsd_stats(counts, c2, filled)
                 row["jsd_floor"] = row["jsd"]
+            if reference is not None:
+                torch.save({"key": key, "x": x, "row": row, "counts": counts}, reference)
         rows.append(row)
     seq = rows[0]
     for r in rows:

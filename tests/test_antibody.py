@@ -368,6 +368,20 @@ def test_bench_antibody_greedy_and_sampled(tmp_path, capsys):
     for r in rows:
         a, b = r["per_seq"]["jsd"]
         assert math.isclose((12 * a + 10 * b) / 22, r["jsd"], abs_tol=1e-5)
+    # --reference caches sequential: a second run reuses it (same rows); another run's cache is an error
+    ref, out2 = tmp_path / "seq.pt", tmp_path / "b2.json"
+    args = ["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--task", "cdr3", "--temperature", "1",
+            "--samples", "3", "--pll-samples", "2", "--reference", str(ref)]
+    main(args + ["--selectors", "sequential", "--json", str(out)])
+    assert ref.exists()
+    main(args + ["--selectors", "topk:k=4", "--json", str(out2)])
+    first, second = json.loads(out.read_text()), json.loads(out2.read_text())
+    assert [r["selector"] for r in second] == ["sequential", "topk"]
+    assert {k: v for k, v in second[0].items() if k != "provenance"} == \
+        {k: v for k, v in first[0].items() if k != "provenance"}  # not decoded again
+    assert second[1]["jsd"] == rows[1]["jsd"] and second[1]["recovery"] == rows[1]["recovery"]
+    with pytest.raises(SystemExit, match="another run"):
+        main(args + ["--samples", "2", "--selectors", "topk:k=4"])
     with pytest.raises(SystemExit, match="samples"):
         main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--temperature", "1"])
 

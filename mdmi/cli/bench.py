@@ -105,7 +105,7 @@ def cmd_bench_antibody(args):
     from ..bench_antibody import ANTIBODY_SWEEPS, print_antibody_table, run_antibody
     from ..tasks.antibody import read_antibody_fasta
 
-    check_positive(args, "batch_size", "samples")
+    check_positive(args, "batch_size", "samples", "pll_samples")
     model = load(args.model)
     if not hasattr(model, "encode"):
         raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
@@ -115,7 +115,8 @@ def cmd_bench_antibody(args):
     estimator = load_estimator(est_dir, args.model) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
-                        samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep)
+                        samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
+                        pll_samples=args.pll_samples, reference=args.reference, model_name=args.model)
     print_antibody_table(rows)
     for r in rows:
         r["provenance"] = provenance()
@@ -172,6 +173,10 @@ def add_parsers(sub) -> None:
     ba.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; 1 = sample (needs --samples >= 2)")
     ba.add_argument("--samples", type=int, default=1, help="samples per sequence when sampling (JSD)")
     ba.add_argument("--seed", type=int, default=0, help="seed of the random masks and samples")
+    ba.add_argument("--pll-samples", type=int, default=4, help="samples per sequence whose PLL is scored (one "
+                    "pass per filled residue each)")
+    ba.add_argument("--reference", help="cache file (.pt) of the sequential row: written on the first run, reused "
+                    "by later runs on the same model, sequences, task, seed and samples")
     ba.add_argument("--json", help="write the rows here (+ _equal_nfe.json)")
     ba.add_argument("--plot", help="Pareto plot (PLL vs NFE) path, written with --json")
     ba.set_defaults(func=cmd_bench_antibody)
