@@ -24,7 +24,7 @@ import torch
 import mdmi
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.labels import LabelConfig, decoding_contexts, random_mask_contexts
-from mdmi.mi import DEFAULT_DELTA, PROBE_BATCH, entropy_of_probs, exact_mi, truncation_bound
+from mdmi.mi import DEFAULT_DELTA, PROBE_BATCH, entropy_of_probs, exact_mi, masked_pairs, truncation_bound
 from mdmi.tasks import clean_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def main():
     run(f"exact_mi delta={DEFAULT_DELTA:g}, chunks of {args.batch_size} (naive's contexts)", fast_fn, xn)
     naive = run("naive loop (1 pass per (j,v), batch 1)", lambda xs: naive_mi(model, xs), xn)
 
-    pair = fast.masked[:, :, None] & fast.masked[:, None, :] & ~torch.eye(x.shape[1], dtype=torch.bool)
+    pair = masked_pairs(fast.masked)
     err = (fast.mi_directed - full.mi_directed).abs()[pair]
     naive_err = (naive.mi_directed - full.mi_directed[idx]).abs().max().item()
     result = {

@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import check_types
+from .mi import masked_pairs
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "estimator.safetensors"
@@ -86,13 +87,9 @@ class Estimator(nn.Module):
         self.feat = nn.Linear(N_PROB_FEATURES, cfg.width) if cfg.prob_features else None
         self.b = nn.Parameter(torch.zeros(()))
 
-    def _pair_mask(self, masked):
-        L = masked.shape[1]
-        return masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool, device=masked.device)
-
     def forward(self, hidden: torch.Tensor, masked: torch.Tensor, log_probs: torch.Tensor | None = None) -> dict:
         y, tv_logit = self.raw(hidden, masked, self.features_of(log_probs))
-        pair = self._pair_mask(masked)
+        pair = masked_pairs(masked)
         mi = self.config.scale * torch.expm1(y) * pair
         tv = torch.sigmoid(tv_logit) * pair
         return {"mi": mi, "tv": tv, "y": y * pair}
@@ -155,7 +152,7 @@ class Estimator(nn.Module):
         a, q, (c, e, f) = self._features(hidden, feats if feats is not None else self.features_of(log_probs))
         if kind == "mi":
             return self._mi(q, c, masked)
-        pair = self._pair_mask(masked)
+        pair = masked_pairs(masked)
         if kind == "tv":
             return torch.sigmoid(self._tv_logit(a, q, e, f)) * pair
         raise ValueError(f"kind must be 'mi' or 'tv', got {kind!r}")

@@ -104,6 +104,12 @@ def probe_values(p: torch.Tensor, masked: torch.Tensor, delta: float) -> torch.T
     return keep & masked[..., None]
 
 
+def masked_pairs(masked: torch.Tensor) -> torch.Tensor:
+    """(B, L, L) bool: i != j, both masked; the pairs an MI matrix is defined on."""
+    L = masked.shape[-1]
+    return masked[..., :, None] & masked[..., None, :] & ~torch.eye(L, dtype=torch.bool, device=masked.device)
+
+
 def symmetric_mi(directed: torch.Tensor, probed: torch.Tensor) -> torch.Tensor:
     """I_ij from directed rows ``[b, j, i] = I[j->i]`` of which only the ``probed`` (B, L)
     rows are known: the mean of both directions where both are, the known one where one
@@ -183,7 +189,7 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     # 3. reductions in float64
     mix = mix.view(B, L, L, V)
     directed = (entropy_of_probs(mix) - cond_h.view(B, L, L)).clamp_min(0.0)
-    pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)  # (B, L, L)
+    pair = masked_pairs(masked)  # (B, L, L)
     known = (pair & probed[:, :, None]).double()  # [b, j, i]: a masked pair whose row j was probed
     directed = directed * known
     tv = tv.view(B, L, L) * known

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .config import check_types
 from .estimator import Estimator, EstimatorConfig
-from .mi import symmetric_mi
+from .mi import masked_pairs, symmetric_mi
 
 
 @dataclass
@@ -81,8 +81,7 @@ def targets(labels: dict, scale: float) -> dict:
     d = labels["mi_directed"].double()
     masked = labels["masked"].bool()
     probed = labels["probed"].bool() if "probed" in labels else masked
-    L = masked.shape[1]
-    pair = masked[:, :, None] & masked[:, None, :] & ~torch.eye(L, dtype=torch.bool)
+    pair = masked_pairs(masked)
     mi = symmetric_mi(d, probed)
     known = pair & (probed[:, :, None] | probed[:, None, :])
     return {"mi": mi.float(), "y": torch.log1p(mi / scale).float(), "tv": labels["tv_influence"].float().clamp(0, 1),

@@ -8,9 +8,7 @@ from .common import default_estimator, default_model, load, load_estimator
 
 
 def cmd_mi(args):
-    import torch
-
-    from ..mi import exact_mi
+    from ..mi import exact_mi, masked_pairs
     from ..tasks import sudoku
 
     model_dir = default_model(args.model)
@@ -33,7 +31,7 @@ def cmd_mi(args):
     cell = args.cell if args.cell is not None else int(masked[0])
     m = res.mi[0]
     L = m.shape[0]
-    pair = res.masked[0][:, None] & res.masked[0][None, :] & ~torch.eye(L, dtype=torch.bool)
+    pair = masked_pairs(res.masked[0])
     print(f"masked positions {len(masked)}; exact MI cost {int(res.passes[0])} model passes")
     if grid:
         same = sudoku.same_unit()
