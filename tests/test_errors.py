@@ -159,6 +159,7 @@ def test_train_estimator_refuses_a_partial_label_set(root, tmp_path, capsys):
           "--allow-partial", "--epochs", "1", "--width", "8"])
     meta = json.loads((tmp_path / "e" / "config.json").read_text())
     assert meta["labels_partial"] is True and meta["label_shards"] == "1/2"
+    assert meta["label_spec"] == json.loads((labels / "spec.json").read_text())  # what made them travels along
 
 
 def test_label_shards_are_byte_identical_across_runs(root, tmp_path):

@@ -24,12 +24,14 @@ def cmd_train_estimator(args):
     tcfg = pick(args, EstimatorTrainConfig)
     have, want = label_status(args.labels)
     model_dir = default_model(args.model)
-    check_same_model(read_json(Path(args.labels) / "spec.json").get("model"), model_dir, f"{args.labels} (labels)")
+    spec = read_json(Path(args.labels) / "spec.json")
+    check_same_model(spec.get("model"), model_dir, f"{args.labels} (labels)")
     labels = load_labels(args.labels, allow_partial=args.allow_partial)
     model = load(model_dir)
     ecfg = pick(args, EstimatorConfig, d_hidden=int(model(labels["tokens"][:1]).hidden.shape[-1]))
     extra = {"model": model_ref(model_dir), "labels": str(Path(args.labels).resolve()),
-             "label_shards": f"{have}/{want}", "labels_partial": have < want, "command": " ".join(COMMAND)}
+             "label_shards": f"{have}/{want}", "labels_partial": have < want, "command": " ".join(COMMAND),
+             "label_spec": spec}  # what made the labels (the path above is this machine's; the spec travels)
     summary = train_estimator(model, labels, ecfg, tcfg, args.out, rank=rank, world=world, extra=extra)
     if rank == 0:
         print(f"best held-out loss {summary['best_heldout_loss']:.4f} after {len(summary['history'])} epochs, "
