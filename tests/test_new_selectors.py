@@ -255,3 +255,30 @@ def test_mi_gate_keeps_factor_size_and_order_and_drops_dependent_partners():
         assert int(MIGate(FixedPairwise(I), 1.0, eps)(state(probs)).sum()) <= 3
     # the first (most confident) position is always taken, even if nothing is eligible by the gate's count
     assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0)(state(probs)).tolist() == [[True, False, False, False]]
+
+
+def test_mi_gate_refill_counts_only_conflict_free_positions():
+    from mdmi.selectors.mi_gate import MIGate
+
+    probs = [[0.999, 0.001], [0.998, 0.002], [0.997, 0.003], [0.9, 0.1], [0.82, 0.18]]
+    I = torch.zeros(5, 5).tolist()
+    I[0][1] = I[1][0] = 0.5  # 1 depends on 0
+    # factor f = 1: (n+1)(1-c) = .002, .006, .012, .5, 1.08 -> the first 4
+    assert make_selector("factor", f=1.0)(state(probs)).tolist() == [[True, True, True, True, False]]
+    # the gate drops 1 and takes nothing in its place
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).tolist() == [[True, False, True, True, False]]
+    # refill: 1 is skipped and not counted, so 4 is the 4th taken: (3 + 2)(1 - .82) = 0.9 < 1 goes
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1, refill=1)(state(probs)).tolist() == \
+        [[True, False, True, True, True]]
+    # a smaller f stops the count: f 0.5 -> 0, 2 (3 x .003 = .009) then 3 (4 x .1 = .4 < .5), not 4 (.9)
+    assert MIGate(FixedPairwise(I), f=0.5, eps=0.1, refill=1)(state(probs)).tolist() == \
+        [[True, False, True, True, False]]
+    # no conflict above eps: exactly the factor rule, for every f
+    for f in (1e-9, 0.01, 0.5, 1.0, 3.0):
+        assert torch.equal(MIGate(FixedPairwise(I), f=f, eps=1.0, refill=1)(state(probs)),
+                           make_selector("factor", f=f)(state(probs)))
+    # the first is always taken, even when it conflicts with nothing and fits nothing
+    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0, refill=1)(state(probs)).tolist() == \
+        [[True, False, False, False, False]]
+    with pytest.raises(ValueError, match="refill"):
+        MIGate(FixedPairwise(I), refill=2)
