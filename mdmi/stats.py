@@ -61,3 +61,26 @@ def precision_recall_f1(pred, true) -> dict:
     r = tp / (tp + fn) if tp + fn else float("nan")
     f1 = 2 * p * r / (p + r) if tp else 0.0
     return {"precision": p, "recall": r, "f1": f1, "positives": tp + fn}
+
+
+def cluster_bootstrap_ci(groups, stat, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of ``stat(a, b)`` when whole groups (e.g. the pairs of one
+    context) are resampled with replacement: ``groups`` is a list of (a, b) 1-d tensor pairs,
+    ``stat`` is computed on their concatenation. Pairs within a context are not independent,
+    so resampling pairs would understate the spread."""
+    import torch
+
+    if not groups:
+        return float("nan"), float("nan")
+    g = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(n_boot):
+        pick = torch.randint(len(groups), (len(groups),), generator=g).tolist()
+        vals.append(stat(torch.cat([groups[i][0] for i in pick]), torch.cat([groups[i][1] for i in pick])))
+    v = torch.tensor(vals, dtype=torch.float64)
+    v = v[~v.isnan()]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = v.quantile(q).tolist()
+    return lo, hi

@@ -197,7 +197,7 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
     precision/recall/F1 of the decision MI > eps, overall and by mask ratio. With
     ``same_unit`` (L, L) bool, the AUC of telling those pairs from the rest by predicted
     and by exact MI."""
-    from .stats import pearson, precision_recall_f1, spearman
+    from .stats import cluster_bootstrap_ci, pearson, precision_recall_f1, spearman
 
     if idx is None:
         idx = torch.arange(len(labels["tokens"]))
@@ -222,6 +222,9 @@ def evaluate_estimator(est: Estimator, model, labels: dict, idx: torch.Tensor | 
         return out
 
     res = {"contexts": len(idx), "overall": figures(pair), "by_mask_ratio": {}}
+    # contexts resampled whole: the spread of the Spearman that another held-out draw would give
+    groups = [(pred[c][pair[c]].double(), t["mi"][c][pair[c]].double()) for c in range(len(idx)) if pair[c].any()]
+    res["overall"]["spearman_ci95"] = list(cluster_bootstrap_ci(groups, spearman))
     for lo, hi in zip(RATIO_BINS, RATIO_BINS[1:]):
         in_bin = (ratio >= lo) & (ratio < hi)
         res["by_mask_ratio"][f"{lo:.2f}-{min(hi, 1):.2f}"] = figures(pair & in_bin[:, None, None])

@@ -96,6 +96,8 @@ def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
     res = evaluate_estimator(est, model, labels, ho)
     assert res["overall"]["pairs"] > 0 and -1 <= res["overall"]["spearman"] <= 1
     assert "eps=0.01" in res["overall"]
+    lo, hi = res["overall"]["spearman_ci95"]
+    assert -1 <= lo <= res["overall"]["spearman"] + 1e-9 and res["overall"]["spearman"] - 1e-9 <= hi <= 1
     # the same with the probability features, through a decoder step
     ecfg = EstimatorConfig(d_hidden=32, width=16, rank=8, prob_features=True)
     s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
@@ -144,3 +146,19 @@ def test_structure_aucs_entropy_floor():
     assert r["structure_auc_exact"] == r["structure_auc_predicted"] < 1
     u = r["structure_auc_uncertain"]["0.1"]
     assert u["exact"] == 1.0 and u["pairs"] == 6
+
+
+def test_cluster_bootstrap_resamples_whole_groups():
+    from mdmi.stats import cluster_bootstrap_ci, spearman
+
+    up = torch.arange(5.0)
+    # every group perfectly ranked: every resample too, so the interval is the point
+    assert cluster_bootstrap_ci([(up, up), (up + 10, up + 10)], spearman) == pytest.approx((1.0, 1.0))
+    # two groups, one agreeing and one reversed, far apart in level: a resample is both (rho
+    # about 0.82, the levels agree), only the agreeing one (1) or only the reversed one (-1)
+    lo, hi = cluster_bootstrap_ci([(up, up), (up + 10, 14 - up)], spearman, n_boot=400)
+    assert (lo, hi) == pytest.approx((-1.0, 1.0))
+    # seeded: the same interval twice; no group at all: nan
+    g = [(torch.randn(6), torch.randn(6)) for _ in range(8)]
+    assert cluster_bootstrap_ci(g, spearman, seed=3) == cluster_bootstrap_ci(g, spearman, seed=3)
+    assert all(math.isnan(v) for v in cluster_bootstrap_ci([], spearman))

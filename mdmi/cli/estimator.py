@@ -58,7 +58,9 @@ def cmd_eval_estimator(args):
     res = evaluate_estimator(est, model, labels, idx, same_unit=same, progress=True)
     o = res["overall"]
     print(f"contexts {res['contexts']} ({'held-out split' if idx is not None else 'all'}), pairs {o['pairs']}")
-    print(f"Spearman {o['spearman']:.4f}  Pearson {o['pearson']:.4f}  MAE {o['mae_nats']:.2e} nats")
+    lo, hi = o["spearman_ci95"]
+    print(f"Spearman {o['spearman']:.4f} (95% CI {lo:.4f}-{hi:.4f}, contexts resampled)  Pearson {o['pearson']:.4f}  "
+          f"MAE {o['mae_nats']:.2e} nats")
     for k, v in o.items():
         if k.startswith("eps="):
             print(f"  MI > {k[4:]:6s} precision {v['precision']:.3f} recall {v['recall']:.3f} F1 {v['f1']:.3f}")
