@@ -10,17 +10,17 @@ Rule, per step:
 
 So the set size adapts to the model's confidence (as factor does) and dependence only ever
 removes positions: ``eps = inf`` is exactly the factor rule, and a smaller ``eps`` never
-takes more positions.
+takes more positions. Why: on Sudoku the MI budget's entropy charge (eta = 1) sets its set
+size at large gamma and its candidate order (entropy) differs from the confidence order
+that works best greedily; this rule keeps the confidence rule's order and size and spends
+the MI only on the question it answers, which positions are safe together.
 
 ``refill = 1`` instead applies the factor rule to the positions that are still free of
 conflict: in confidence order, a position that depends (> ``eps``) on one already taken is
 skipped and does not count; the k-th position taken must satisfy (k + 1) * (1 - c) < f
 (the first always goes). A dropped partner is then replaced by the next confident
 independent position, so the set keeps about the factor rule's size (and passes) while
-holding no dependent pair; ``eps = inf`` is again exactly the factor rule. Why: on Sudoku the MI budget's entropy charge (eta = 1) sets its set
-size at large gamma and its candidate order (entropy) differs from the confidence order
-that works best greedily; this rule keeps the confidence rule's order and size and spends
-the MI only on the question it answers, which positions are safe together.
+holding no dependent pair; ``eps = inf`` is again exactly the factor rule.
 """
 
 from __future__ import annotations
