@@ -139,12 +139,13 @@ def _load_reference(path, key: dict, x: torch.Tensor):
 
 def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
                  seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True,
-                 pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "") -> list[dict]:
+                 pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "", on_row=None) -> list[dict]:
     """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
     sequential runs first (twice when sampling: the JSD floor). ``reference``: a file that
     caches the sequential row and its sample counts, written on the first run and reused by
     later runs on the same model, sequences, task, seed and samples (sequential decoding is
-    the costliest setting, so split sweeps need not repeat it)."""
+    the costliest setting, so split sweeps need not repeat it). ``on_row(rows)`` is called
+    with the rows so far after each setting (to save them as they come)."""
     from tqdm import tqdm
 
     if temperature < 0 or (temperature > 0 and samples < 2):
@@ -182,6 +183,8 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
             if reference is not None:
                 torch.save({"key": key, "x": x, "row": row, "counts": counts}, reference)
         rows.append(row)
+        if on_row is not None:
+            on_row(rows)
     seq = rows[0]
     for r in rows:
         r["nfe_reduction_vs_sequential"] = seq["mean_nfe"] / r["mean_nfe"]

@@ -382,6 +382,30 @@ def test_bench_antibody_greedy_and_sampled(tmp_path, capsys):
     assert second[1]["jsd"] == rows[1]["jsd"] and second[1]["recovery"] == rows[1]["recovery"]
     with pytest.raises(SystemExit, match="another run"):
         main(args + ["--samples", "2", "--selectors", "topk:k=4"])
+    assert not (tmp_path / "b_partial.json").exists()  # a finished run leaves only its JSON
+
+
+@needs_sapiens
+def test_bench_antibody_killed_run_keeps_finished_rows(tmp_path, monkeypatch):
+    import mdmi.bench_antibody as ba
+
+    f = tmp_path / "ab.fasta"
+    antibody.write_antibody_fasta(f, [antibody.Antibody("t", TRASTUZUMAB, spans=TRASTUZUMAB_SPANS)])
+    real, calls = ba.score, []
+
+    def dies_on_the_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the job were killed during the second setting
+        return real(*a, **k)
+
+    monkeypatch.setattr(ba, "score", dies_on_the_second)
+    out = tmp_path / "b.json"
+    with pytest.raises(KeyboardInterrupt):
+        main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--task", "cdr3",
+              "--selectors", "sequential,topk:k=3", "--json", str(out)])
+    rows = json.loads((tmp_path / "b_partial.json").read_text())
+    assert not out.exists() and [r["selector"] for r in rows] == ["sequential"] and rows[0]["mean_nfe"] == 12
     with pytest.raises(SystemExit, match="samples"):
         main(["bench", "antibody", "--model", "sapiens:vh", "--fasta", str(f), "--temperature", "1"])
 

@@ -114,15 +114,23 @@ def cmd_bench_antibody(args):
     est_dir = default_estimator(args.estimator, args.model)
     estimator = load_estimator(est_dir, args.model) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
+    partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
+
+    def save_partial(rows):  # a killed run keeps every finished setting
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(rows, indent=2) + "\n")
+
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
-                        pll_samples=args.pll_samples, reference=args.reference, model_name=args.model)
+                        pll_samples=args.pll_samples, reference=args.reference, model_name=args.model,
+                        on_row=save_partial if partial else None)
     print_antibody_table(rows)
     for r in rows:
         r["provenance"] = provenance()
     if args.json:  # the rows first: nothing after this may lose them
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        partial.unlink(missing_ok=True)
     curves = bench.curve_rows(rows)
     have = {r["selector"] for r in curves}
     sampled = any("jsd" in r for r in rows)
@@ -177,7 +185,8 @@ def add_parsers(sub) -> None:
                     "pass per filled residue each)")
     ba.add_argument("--reference", help="cache file (.pt) of the sequential row: written on the first run, reused "
                     "by later runs on the same model, sequences, task, seed and samples")
-    ba.add_argument("--json", help="write the rows here (+ _equal_nfe.json)")
+    ba.add_argument("--json", help="write the rows here (+ _equal_nfe.json); while running, the finished rows "
+                    "are kept in <name>_partial.json")
     ba.add_argument("--plot", help="Pareto plot (PLL vs NFE) path, written with --json")
     ba.set_defaults(func=cmd_bench_antibody)
 
