@@ -1,8 +1,8 @@
 """Cost of the neural MI head next to one model pass (the target is <= 5%).
 
 Times ``model(x)`` and ``estimator(out.hidden, masked)`` on the same batch of contexts,
-interleaved round by round (the fraction is the median over rounds of head / pass): Sudoku grids, or for a pretrained antibody LM real test
-sequences (AbNatiV's test split) with half their residues masked. Prints a line, writes JSON.
+interleaved round by round (the fraction is the median over rounds of head / pass): Sudoku
+grids, or for a pretrained antibody LM real test sequences (AbNatiV's test split) with half their residues masked. Prints a line, writes JSON.
 
     python benchmarks/estimator.py --batch-size 256
     python benchmarks/estimator.py --model sapiens:vh --estimator checkpoints/sapiens_vh/estimator \
@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
     ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=50, help="timed calls per part (median); a ~10 ms head needs ~50 to be steady")
+    ap.add_argument("--repeats", type=int, default=50, help="timed rounds (one pass and one head call each); a ~10 ms head needs ~50 to be steady")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
     args = ap.parse_args()
     model = mdmi.load(args.model)
