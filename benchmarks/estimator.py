@@ -2,7 +2,8 @@
 
 Times ``model(x)`` and ``estimator(out.hidden, masked)`` on the same batch of contexts,
 interleaved round by round (the fraction is the median over rounds of head / pass): Sudoku
-grids, or for a pretrained antibody LM real test sequences (AbNatiV's test split) with half their residues masked. Prints a line, writes JSON.
+grids, or for a pretrained antibody LM real test sequences (AbNatiV's test split) with half
+their residues masked. Prints a line, writes JSON.
 
     python benchmarks/estimator.py --batch-size 256
     python benchmarks/estimator.py --model sapiens:vh --estimator checkpoints/sapiens_vh/estimator \
