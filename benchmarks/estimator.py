@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
     ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=50, help="timed rounds (one pass and one head call each); a ~10 ms head needs ~50 to be steady")
+    ap.add_argument("--repeats", type=int, default=50, help="timed rounds (each: one model pass, the MI output, MI and influence); a ~10 ms head needs ~50 to be steady")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
     args = ap.parse_args()
     model = mdmi.load(args.model)
