@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .selectors import make_selector
+from .selectors import make_selector, needs
 
 # knob sweeps, from cautious (close to sequential) to aggressive (few passes). The Sudoku
 # model is confident (most entropies < 0.01 nats), so its budgets start small; the HMM
@@ -58,43 +58,26 @@ HMM_SWEEPS = {
     "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
     "mi_gate_oracle": [{"f": 1.0, "eps": 0.1}],
 }
-NEEDS_ESTIMATOR = ("mi_budget", "dependency_bound", "info_gain", "mi_gate")
-
-
 def build(name: str, params: dict, model, estimator):
-    """A selector from its registry name and knobs; MI-guided ones get the estimator (or,
-    for oracles, the model)."""
-    from .selectors import SELECTORS
-
-    if name not in SELECTORS:
-        raise ValueError(f"unknown selector {name!r}; choose from {sorted(SELECTORS)}")
-    if name in NEEDS_ESTIMATOR:
+    """A selector from its registry name and knobs; MI-guided ones get the estimator (the
+    ``*_oracle`` names, exact MI of the model)."""
+    need = needs(name)  # ValueError for an unknown name
+    if need == "pairwise":
         if estimator is None:
             raise ValueError(f"selector {name!r} needs an estimator (--estimator DIR)")
         return make_selector(name, estimator=estimator, **params)
-    if name.endswith("_oracle"):
+    if need == "exact":
         return make_selector(name, model=model, **params)
     return make_selector(name, **params)
 
 
-def _value(name: str, knob: str, v: str, spec: str):
-    """A knob value from the command line: text for a text knob (e.g. ``order=margin``),
-    else a number."""
-    from .selectors import SELECTORS, knobs
-
-    if name in SELECTORS and isinstance(knobs(name).get(knob), str):
-        return v
-    try:
-        return int(v) if v.isdigit() else float(v)
-    except ValueError:
-        raise ValueError(f"knob values must be numbers, got {v!r} in {spec!r}") from None
-
-
 def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[tuple[str, dict]]:
-    """(name, params) jobs: every knob value of each selector, or only its first one.
-    A selector may be given as ``name:knob=v1/v2/...`` to run those values instead, and
-    ``name:knob=v1/v2+other=v`` fixes further knobs (text knobs take text:
-    ``mi_budget:gamma=0.5+order=margin``)."""
+    """(name, params) jobs: every knob value of each selector's sweep, or only its first one.
+    A selector given as a spec with knobs (:func:`mdmi.selectors.parse_spec`:
+    ``mi_budget:gamma=0.1/0.3,eta=0``, or the older ``name:knob=v1/v2+other=v``) runs those
+    settings instead."""
+    from .selectors import parse_spec
+
     sweeps = SWEEPS if sweeps is None else sweeps
     jobs = []
     for spec in selectors:
@@ -102,17 +85,7 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
         if name not in sweeps:
             raise ValueError(f"no sweep for selector {name!r}; known: {sorted(sweeps)}")
         if grid:
-            grid, *fixed = grid.split("+")
-            extra = {}
-            for f in fixed:
-                k, eq, v = f.partition("=")
-                if not eq or not v:
-                    raise ValueError(f"fixed knob must read +knob=v, got {f!r} in {spec!r}")
-                extra[k] = _value(name, k, v, spec)
-            knob, eq, values = grid.partition("=")
-            if not eq or not values:
-                raise ValueError(f"selector grid must read name:knob=v1/v2, got {spec!r}")
-            jobs += [(name, {knob: _value(name, knob, v, spec), **extra}) for v in values.split("/")]
+            jobs += parse_spec(spec)
         else:
             jobs += [(name, p) for p in (sweeps[name] if sweep else sweeps[name][:1])]
     return jobs
@@ -121,7 +94,7 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
 def selector_names(sweeps: dict, has_estimator: bool) -> list[str]:
     """The default selectors of a benchmark: all but the costly oracles, and the MI-guided
     ones only when an estimator is at hand."""
-    return [n for n in sweeps if not n.endswith("_oracle") and (has_estimator or n not in NEEDS_ESTIMATOR)]
+    return [n for n in sweeps if needs(n) != "exact" and (has_estimator or needs(n) != "pairwise")]
 
 
 def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256, progress: bool = True,
@@ -135,11 +108,12 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
     for name, params in tqdm(settings(selectors, sweep), desc="bench", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         r = sudoku.evaluate(model, puzzles, sel, batch_size=batch_size)
-        row = {"selector": name, "params": params, **{k: v for k, v in r.items() if k not in ("outputs", "solved", "nfe")},
+        row = {"selector": name, "params": params,
+               **{k: v for k, v in r.items() if k not in ("outputs", "solved", "nfe", "extra_passes")},
                # per puzzle, for analyses by puzzle (benchmarks/sudoku_depth.py)
                "solved_per_puzzle": "".join("1" if s else "0" for s in r["solved"]), "nfe_per_puzzle": r["nfe"]}
-        if hasattr(getattr(sel, "pairwise", None), "extra_passes"):
-            row["oracle_extra_passes_per_puzzle"] = sel.pairwise.extra_passes / len(puzzles)
+        if needs(name) == "exact":
+            row["oracle_extra_passes_per_puzzle"] = r["extra_passes"] / len(puzzles)
         rows.append(row)
     return add_reduction(rows)
 

@@ -1,4 +1,4 @@
-"""The one decoding loop (DESIGN.md section 4).
+"""The one decoding loop (DESIGN.md section 4), with prompts, blocks, EOS and padded batches.
 
 Each step: one model pass over the unfinished sequences -> marginals over the allowed
 tokens (+ hidden states) -> the selector picks a set S of masked positions -> every
@@ -7,6 +7,15 @@ may also re-mask positions it filled earlier (a :class:`~mdmi.selectors.base.Ste
 are filled again at a later step. A sequence leaves the batch once nothing in it is
 masked, so it costs no further passes. NFE = the number of model passes a sequence took
 part in, re-masking included.
+
+Diffusion-LLM decoding is the same loop: a prompt is simply observed (never masked, filled
+or scored); ``block_length`` cuts the masked positions, in sequence order, into blocks
+filled left to right (semi-autoregressive, as LLaDA does): the selector only sees the
+current block's masked positions while later blocks stay masked; ``steps_per_block``
+caps the passes per block (the last one fills what is left); ``eos_id`` ends a sequence
+once an EOS and everything before it are filled (the rest becomes EOS without a pass,
+counted in ``eos_filled``, never in NFE); ``attention_mask`` marks left padding, which is
+never filled and is passed to the model.
 """
 
 from __future__ import annotations
@@ -16,26 +25,67 @@ from dataclasses import dataclass, field
 import torch
 
 from .interface import allowed_tokens, free_positions, masked_log_probs
-from .selectors.base import Step, StepState
+from .selectors.base import StepState, as_selector
 
 
 @dataclass
 class DecodeResult:
     """tokens: (B, L) filled sequences; nfe: (B,) model passes per sequence;
+    extra_passes: (B,) passes a selector spent outside the loop (exact-MI oracles; 0 else);
+    eos_filled: (B,) positions set to EOS without a pass;
     trace: per step, a dict (see :func:`decode`) when ``trace=True``."""
 
     tokens: torch.Tensor
     nfe: torch.Tensor
     trace: list[dict] = field(default_factory=list)
+    extra_passes: torch.Tensor | None = None
+    eos_filled: torch.Tensor | None = None
 
 
-def fill(log_probs: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+def fill(log_probs: torch.Tensor, temperature: float, generator=None) -> torch.Tensor:
     """(B, L, V) log-marginals -> (B, L) tokens: argmax at temperature 0, else a sample
-    from softmax(log_probs / temperature) by the Gumbel-max trick."""
+    from softmax(log_probs / temperature) by the Gumbel-max trick. ``generator``: one
+    ``torch.Generator`` for the batch, or a list of one per row (then each row's draw is
+    the same whatever else is in the batch)."""
     if temperature == 0:
         return log_probs.argmax(-1)
-    u = torch.rand(log_probs.shape, generator=generator).clamp_(1e-20, 1.0)
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != log_probs.shape[0]:
+            raise ValueError(f"got {len(generator)} generators for {log_probs.shape[0]} rows")
+        u = torch.stack([torch.rand(log_probs.shape[1:], generator=g, device=log_probs.device) for g in generator])
+    else:
+        u = torch.rand(log_probs.shape, generator=generator, device=log_probs.device)
+    u = u.clamp_(1e-20, 1.0)
     return (log_probs / temperature - torch.log(-torch.log(u))).argmax(-1)
+
+
+def block_index(start: torch.Tensor, block_length: int | None) -> torch.Tensor:
+    """(B, L) the block of every position masked at the start (its rank among them, in
+    sequence order, // ``block_length``; one block when None); -1 elsewhere."""
+    if block_length is None:
+        return torch.where(start, 0, -1)
+    rank = start.long().cumsum(1) - 1
+    return torch.where(start, rank // block_length, -1)
+
+
+def _check_args(model, x, temperature, block_length, steps_per_block, eos_id, attention_mask, generator):
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if x.dim() != 2:
+        raise ValueError(f"x must be (B, L), got shape {tuple(x.shape)}")
+    for name, v in (("block_length", block_length), ("steps_per_block", steps_per_block)):
+        if v is not None and (isinstance(v, bool) or int(v) != v or v < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
+    if eos_id is not None and eos_id == model.mask_id:
+        raise ValueError(f"eos_id must differ from the mask id {model.mask_id}")
+    if attention_mask is not None:
+        if attention_mask.shape != x.shape:
+            raise ValueError(f"attention_mask must be (B, L) = {tuple(x.shape)}, got {tuple(attention_mask.shape)}")
+        pads = ~attention_mask.bool()
+        if bool((x[pads] == model.mask_id).any()):
+            raise ValueError("padding positions hold the mask id: pad with a pad id distinct from the mask id")
+    if isinstance(generator, (list, tuple)) and len(generator) != x.shape[0]:
+        raise ValueError(f"got {len(generator)} generators for a batch of {x.shape[0]}")
 
 
 @torch.no_grad()
@@ -43,69 +93,113 @@ def decode(
     model,
     x: torch.Tensor,
     selector,
-    generator: torch.Generator | None = None,
+    generator=None,
     temperature: float = 0.0,
     allowed: torch.Tensor | None = None,
     trace: bool = False,
     max_steps: int | None = None,
+    block_length: int | None = None,
+    steps_per_block: int | None = None,
+    eos_id: int | None = None,
+    attention_mask: torch.Tensor | None = None,
 ) -> DecodeResult:
     """Fill every masked position of ``x`` (B, L) with ``model`` and ``selector``.
 
-    ``allowed`` (V,) or (B, L, V) restricts the tokens (default: the model's). Observed
-    positions are never changed; each step fills at least one position per unfinished
-    sequence, so the loop ends after at most L passes. ``trace=True`` records, per step,
-    the batch rows taken (``rows``), the positions filled (``filled``, a list per row),
-    their entropies (nats), tokens, the positions re-masked (``remasked``, when any), and
-    for MI-guided selectors the predicted pairwise matrix among them (``pairwise``). The
-    loop runs at most L + 1 + ``selector.extra_steps`` steps (re-masking selectors declare
-    their bound). Cost: ``result.nfe.sum()`` model passes.
+    ``selector``: a :class:`~mdmi.selectors.base.Selector` (a plain callable is wrapped);
+    its ``reset()`` is called first. ``allowed`` (V,) or (B, L, V) restricts the tokens
+    (default: the model's). Observed positions (a prompt) are never changed; each step
+    fills at least one position per unfinished sequence. ``block_length``,
+    ``steps_per_block``, ``eos_id`` and ``attention_mask``: see the module docstring
+    (``attention_mask`` (B, L), 0 on padding, is passed to the model as
+    ``model(x, attention_mask=...)``). ``generator``: a ``torch.Generator`` on the device
+    of ``x``, or one per row. Everything is allocated on ``x``'s device.
+
+    ``trace=True`` records, per step, the batch rows taken (``rows``), the positions
+    filled (``filled``, a list per row), their entropies (nats), tokens, the positions
+    re-masked (``remasked``, when any), those set to EOS without a pass (``eos``, when
+    any), and for MI-guided selectors the pairwise matrix among the filled positions
+    (``pairwise``). The loop runs at most L + 1 + ``selector.extra_steps`` steps unless
+    ``max_steps`` is given. Cost: ``result.nfe.sum()`` model passes, plus
+    ``result.extra_passes.sum()`` spent by an exact-MI selector.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if x.dim() != 2:
-        raise ValueError(f"x must be (B, L), got shape {tuple(x.shape)}")
+    _check_args(model, x, temperature, block_length, steps_per_block, eos_id, attention_mask, generator)
+    selector = as_selector(selector)
+    selector.reset()
+    dev = x.device
     x = x.clone()
-    allow = allowed_tokens(model, allowed)
+    B, L = x.shape
+    allow = allowed_tokens(model, allowed).to(dev)
     masked = free_positions(model, x)  # (B, L)
-    start_masked = masked.clone()
-    fill_logp = torch.zeros(x.shape, dtype=torch.float32)  # log p of each token when it was filled
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(dev)
+        masked &= attention_mask.bool()
+    start_all = masked.clone()
+    blocks = block_index(start_all, block_length)  # (B, L)
+    fill_logp = torch.zeros(x.shape, dtype=torch.float32, device=dev)  # log p of each token when it was filled
     prev: torch.Tensor | None = None  # (B, L, V) last step's log-marginals, by original row
-    keep_prev = bool(getattr(selector, "uses_history", False))  # (B, L, V) memory only when asked
     memory: dict = {}
-    nfe = torch.zeros(x.shape[0], dtype=torch.long)
+    nfe = torch.zeros(B, dtype=torch.long, device=dev)
+    extra = torch.zeros(B, dtype=torch.long, device=dev)
+    eos_filled = torch.zeros(B, dtype=torch.long, device=dev)
+    cur_block = torch.full((B,), -1, dtype=torch.long, device=dev)
+    block_step = torch.zeros(B, dtype=torch.long, device=dev)
+    pos = torch.arange(L, device=dev)
     steps: list[dict] = []
-    limit = max_steps if max_steps is not None else x.shape[1] + 1 + int(getattr(selector, "extra_steps", 0))
+    limit = max_steps if max_steps is not None else L + 1 + int(selector.extra_steps)
     for t in range(limit):
         rows = masked.any(1).nonzero().squeeze(1)  # unfinished sequences
         if len(rows) == 0:
             break
-        xb, mb = x[rows], masked[rows]
-        out = model(xb)
+        # the current block: the first one (left to right) that still has a masked position
+        blk = torch.where(masked, blocks, torch.iinfo(torch.long).max).amin(1)  # (B,)
+        moved = blk != cur_block
+        block_step = torch.where(moved, 0, block_step)
+        cur_block = torch.where(masked.any(1), blk, cur_block)
+        in_block = blocks == cur_block[:, None]  # (B, L)
+        xb, mb, inb = x[rows], masked[rows] & in_block[rows], in_block[rows]
+        out = model(xb) if attention_mask is None else model(xb, attention_mask=attention_mask[rows])
         nfe[rows] += 1
         a = allow[rows] if allow.dim() == 3 else allow
         lp = masked_log_probs(out.logits, a)
         state = StepState(x=xb, log_probs=lp, masked=mb, hidden=out.hidden, step=t, rows=rows,
-                          prev_log_probs=None if prev is None else prev[rows], start_masked=start_masked[rows],
-                          fill_logp=fill_logp[rows], memory=memory)
+                          prev_log_probs=None if prev is None else prev[rows], start_masked=start_all[rows] & inb,
+                          fill_logp=fill_logp[rows], memory=memory, block=cur_block[rows], block_step=block_step[rows])
         choice = selector(state)
-        sel, remask = (choice.fill, choice.remask) if isinstance(choice, Step) else (choice, None)
-        sel = sel & mb  # (b, L)
+        sel, remask = choice.fill & mb, choice.remask  # (b, L)
+        if choice.extra_passes is not None:
+            extra[rows] += choice.extra_passes.to(dev).long()
         empty = ~sel.any(1)
         if empty.any():  # guarantee progress: the most confident masked position
             best = state.score("confidence").argmax(-1)
             sel[empty, best[empty]] = True
-        new = fill(lp, temperature, generator)
+        if steps_per_block is not None:  # the block's last allowed pass fills what is left
+            last = block_step[rows] >= steps_per_block - 1
+            sel = torch.where(last[:, None], mb, sel)
+            if remask is not None:
+                remask = remask & ~last[:, None]
+        new = fill(lp, temperature, [generator[r] for r in rows.tolist()] if isinstance(generator, (list, tuple))
+                   else generator)
         xb_new = torch.where(sel, new, xb)
         fill_logp[rows] = torch.where(sel, lp.gather(-1, new[..., None])[..., 0].float(), fill_logp[rows])
-        if remask is not None:  # only positions the decoder filled before this step
-            remask = remask & start_masked[rows] & ~mb
+        if remask is not None:  # only positions the decoder filled before this step, in this block
+            remask = remask & start_all[rows] & inb & ~mb
             xb_new = torch.where(remask, torch.full_like(xb_new, model.mask_id), xb_new)
             fill_logp[rows] = fill_logp[rows].masked_fill(remask, 0.0)
         x[rows] = xb_new
-        masked[rows] = (mb & ~sel) | (remask if remask is not None else False)
-        if keep_prev:
+        masked[rows] = (masked[rows] & ~sel) | (remask if remask is not None else False)
+        block_step[rows] += 1
+        tail = None
+        if eos_id is not None:  # an EOS with nothing masked before it ends the sequence
+            eos_here = start_all & ~masked & (x == eos_id)
+            first = torch.where(eos_here.any(1), eos_here.long().argmax(1), L)  # (B,)
+            ready = eos_here.any(1) & ~(masked & (pos < first[:, None])).any(1)
+            tail = ready[:, None] & (pos > first[:, None]) & masked
+            x[tail] = eos_id
+            masked &= ~tail
+            eos_filled += tail.sum(1)
+        if selector.uses_history:  # (B, L, V) memory only when asked
             if prev is None:
-                prev = torch.zeros(x.shape + lp.shape[-1:], dtype=lp.dtype)
+                prev = torch.zeros(x.shape + lp.shape[-1:], dtype=lp.dtype, device=dev)
             prev[rows] = lp
         if trace:
             step = {
@@ -116,11 +210,13 @@ def decode(
             }
             if remask is not None and remask.any():
                 step["remasked"] = [r.nonzero().squeeze(1).tolist() for r in remask]
-            pairwise = getattr(selector, "last", None)  # MI selectors keep this step's matrix
-            if pairwise is not None:
-                step["pairwise"] = [pairwise[i][s][:, s].tolist() for i, s in enumerate(sel)]
+            if tail is not None and tail.any():
+                step["eos"] = [tail[r].nonzero().squeeze(1).tolist() for r in rows.tolist()]
+                step["eos_id"] = eos_id
+            if choice.pairwise is not None:
+                step["pairwise"] = [choice.pairwise[i][s][:, s].tolist() for i, s in enumerate(sel)]
             steps.append(step)
-    return DecodeResult(tokens=x, nfe=nfe, trace=steps)
+    return DecodeResult(tokens=x, nfe=nfe, trace=steps, extra_passes=extra, eos_filled=eos_filled)
 
 
 def replay(x: torch.Tensor, result: DecodeResult, mask_id: int | None = None):
@@ -129,11 +225,15 @@ def replay(x: torch.Tensor, result: DecodeResult, mask_id: int | None = None):
     A trace with re-masking needs ``mask_id``."""
     states = x.clone()
     for step in result.trace:
-        remasked = step.get("remasked", [[]] * len(step["rows"]))
-        for r, filled, tokens, hide in zip(step["rows"], step["filled"], step["tokens"], remasked):
+        n = len(step["rows"])
+        remasked = step.get("remasked", [[]] * n)
+        eos = step.get("eos", [[]] * n)
+        for r, filled, tokens, hide, tail in zip(step["rows"], step["filled"], step["tokens"], remasked, eos):
             yield r, states[r].clone(), filled
-            states[r, filled] = torch.tensor(tokens, dtype=states.dtype)
+            states[r, filled] = torch.tensor(tokens, dtype=states.dtype, device=states.device)
             if hide:
                 if mask_id is None:
                     raise ValueError("this trace re-masks positions: pass mask_id to replay it")
                 states[r, hide] = mask_id
+            if tail:
+                states[r, tail] = step["eos_id"]

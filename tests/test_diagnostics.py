@@ -78,6 +78,7 @@ def test_report_on_selector_sets():
     for (x1, S), row in zip(pairs, rep["rows"]):
         alone = parallel_error(m, x1, S, samples=8)
         assert row["pairwise_mi_sum"] == pytest.approx(alone.pairwise_mi_sum, abs=1e-9)
-        assert row["eb_bound"] == pytest.approx(alone.eb_bound, abs=1e-9)
+        # entropies come from a float32 pass, batched here and alone there: equal to rounding
+        assert row["eb_bound"] == pytest.approx(alone.eb_bound, abs=1e-6)
     sample = selector_sets(m, x, make_selector("topk", k=3), max_sets=2, generator=torch.Generator().manual_seed(0))
     assert len(sample) == 2 and all(any(torch.equal(a, b) and s == t for b, t in pairs) for a, s in sample)

@@ -51,10 +51,10 @@ def test_klass_refuses_a_confident_but_unstable_position():
     s = state([[0.95, 0.05], [0.95, 0.05]], prev=[[0.5, 0.5], [0.95, 0.05]])
     kl0 = 0.95 * math.log(0.95 / 0.5) + 0.05 * math.log(0.05 / 0.5)  # 0.495 nats > eps
     assert torch.allclose(sel.kl_step(s)[0], torch.tensor([kl0, 0.0]), atol=1e-5)
-    assert sel(s).tolist() == [[False, True]]
+    assert sel(s).fill.tolist() == [[False, True]]
     # stable but not confident enough: refused too
     s = state([[0.8, 0.2], [0.95, 0.05]], prev=[[0.8, 0.2], [0.95, 0.05]])
-    assert sel(s).tolist() == [[False, True]]
+    assert sel(s).fill.tolist() == [[False, True]]
 
 
 def test_klass_needs_history_steps_of_stability_and_starts_one_at_a_time():
@@ -116,21 +116,21 @@ def test_pc_sampler_position_weight_and_calibration_by_hand():
     probs = [[0.6, 0.3, 0.1], [0.7, 0.2, 0.1], [0.9, 0.05, 0.05]]
     # uniform background: the calibration is the constant log 3, so lam = 0 is confidence order
     sel = make_selector("pc_sampler", k=1, lam=0.0)
-    assert sel(state(probs)).tolist() == [[False, False, True]]
+    assert sel(state(probs)).fill.tolist() == [[False, False, True]]
     # lam = 1: scores 0.6 log3, 0.7 log3 e^-1, 0.9 log3 e^-2 -> position 0 wins
     sel = make_selector("pc_sampler", k=1, lam=1.0)
     s = sel.score(state(probs))[0]
     want = torch.tensor([0.6, 0.7 * math.exp(-1), 0.9 * math.exp(-2)], dtype=torch.float64) * math.log(3)
-    assert torch.allclose(s, want) and sel(state(probs)).tolist() == [[True, False, False]]
+    assert torch.allclose(s, want) and sel(state(probs)).fill.tolist() == [[True, False, False]]
     # a background in which token 0 is very common: its confident predictions are discounted
     bg = torch.tensor([0.9, 0.05, 0.05])
     probs2 = [[0.9, 0.05, 0.05], [0.05, 0.8, 0.15]]
     sel = make_selector("pc_sampler", k=1)
     sel.background = bg
-    assert sel(state(probs2)).tolist() == [[False, True]]  # 0.9 * -log 0.9 = 0.09 < 0.8 * -log 0.05 = 2.4
+    assert sel(state(probs2)).fill.tolist() == [[False, True]]  # 0.9 * -log 0.9 = 0.09 < 0.8 * -log 0.05 = 2.4
     # alpha clips: both saturate, the earlier wins the tie
     sel = make_selector("pc_sampler", k=1, alpha=0.01)
-    assert sel(state(probs)).tolist() == [[True, False, False]]
+    assert sel(state(probs)).fill.tolist() == [[True, False, False]]
 
 
 # ------------------------------------------------------------------ information gain
@@ -141,7 +141,7 @@ class FixedPairwise:
         self.I = torch.tensor(I, dtype=torch.float64)[None]
 
     def __call__(self, s):
-        return self.I * (s.masked[:, :, None] & s.masked[:, None, :])
+        return self.I * (s.masked[:, :, None] & s.masked[:, None, :]), None
 
 
 def test_info_gain_trades_own_entropy_for_information_given():
@@ -152,16 +152,16 @@ def test_info_gain_trades_own_entropy_for_information_given():
     gain = torch.tensor([0.65, 0.05, 0.6], dtype=torch.float64)
     sel = InfoGain(FixedPairwise(I), k=1, w=1.0, pool=3)
     assert torch.allclose(sel.score(s)[0], gain - h)  # -0.043, -0.275, -0.073
-    assert sel(s).tolist() == [[True, False, False]]
+    assert sel(s).fill.tolist() == [[True, False, False]]
     # w = 0 is entropy order: the most certain position
-    assert InfoGain(FixedPairwise(I), k=1, w=0.0, pool=3)(state(probs)).tolist() == [[False, True, False]]
+    assert InfoGain(FixedPairwise(I), k=1, w=0.0, pool=3)(state(probs)).fill.tolist() == [[False, True, False]]
     # only masked partners count: with position 2 observed, position 0 gives 0.05 and loses to position 1
     s = state(probs, masked=[True, True, False])
-    assert InfoGain(FixedPairwise(I), k=1, w=1.0, pool=3)(s).tolist() == [[False, True, False]]
+    assert InfoGain(FixedPairwise(I), k=1, w=1.0, pool=3)(s).fill.tolist() == [[False, True, False]]
     # candidates are the pool most confident positions (default 2k): position 0 (confidence 0.5) is out
     s = InfoGain(FixedPairwise(I), k=1, w=1.0).score(state(probs))[0]
     assert s[0] == float("-inf") and torch.isfinite(s[1:]).all()
-    assert InfoGain(FixedPairwise(I), k=1, w=1.0)(state(probs)).tolist() == [[False, False, True]]
+    assert InfoGain(FixedPairwise(I), k=1, w=1.0)(state(probs)).fill.tolist() == [[False, False, True]]
 
 
 # ------------------------------------------------------------------ remasking
@@ -245,16 +245,16 @@ def test_mi_gate_keeps_factor_size_and_order_and_drops_dependent_partners():
     probs = [[0.999, 0.001], [0.998, 0.002], [0.997, 0.003], [0.6, 0.4]]
     I = [[0, 0.5, 0.0, 0], [0.5, 0, 0.0, 0], [0.0, 0.0, 0, 0], [0, 0, 0, 0]]
     # factor f = 1: c = .999, .998, .997, .6 -> (n+1)(1-c) = .002, .006, .012, 2.0 < 1 up to n = 3
-    assert make_selector("factor", f=1.0)(state(probs)).tolist() == [[True, True, True, False]]
+    assert make_selector("factor", f=1.0)(state(probs)).fill.tolist() == [[True, True, True, False]]
     # position 1 depends on position 0 (0.5 nats > eps): left for the next step; 2 goes
-    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).tolist() == [[True, False, True, False]]
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).fill.tolist() == [[True, False, True, False]]
     # a large eps is the factor rule; a smaller eps never takes more
-    assert MIGate(FixedPairwise(I), f=1.0, eps=1.0)(state(probs)).tolist() == [[True, True, True, False]]
-    assert MIGate(FixedPairwise(I), f=1.0, eps=float("inf"))(state(probs)).tolist() == [[True, True, True, False]]
+    assert MIGate(FixedPairwise(I), f=1.0, eps=1.0)(state(probs)).fill.tolist() == [[True, True, True, False]]
+    assert MIGate(FixedPairwise(I), f=1.0, eps=float("inf"))(state(probs)).fill.tolist() == [[True, True, True, False]]
     for eps in (0.0, 0.1, 0.4, 0.6):
-        assert int(MIGate(FixedPairwise(I), 1.0, eps)(state(probs)).sum()) <= 3
+        assert int(MIGate(FixedPairwise(I), 1.0, eps)(state(probs)).fill.sum()) <= 3
     # the first (most confident) position is always taken, even if nothing is eligible by the gate's count
-    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0)(state(probs)).tolist() == [[True, False, False, False]]
+    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0)(state(probs)).fill.tolist() == [[True, False, False, False]]
 
 
 def test_mi_gate_refill_counts_only_conflict_free_positions():
@@ -264,21 +264,21 @@ def test_mi_gate_refill_counts_only_conflict_free_positions():
     I = torch.zeros(5, 5).tolist()
     I[0][1] = I[1][0] = 0.5  # 1 depends on 0
     # factor f = 1: (n+1)(1-c) = .002, .006, .012, .5, 1.08 -> the first 4
-    assert make_selector("factor", f=1.0)(state(probs)).tolist() == [[True, True, True, True, False]]
+    assert make_selector("factor", f=1.0)(state(probs)).fill.tolist() == [[True, True, True, True, False]]
     # the gate drops 1 and takes nothing in its place
-    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).tolist() == [[True, False, True, True, False]]
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1)(state(probs)).fill.tolist() == [[True, False, True, True, False]]
     # refill: 1 is skipped and not counted, so 4 is the 4th taken: (3 + 2)(1 - .82) = 0.9 < 1 goes
-    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1, refill=1)(state(probs)).tolist() == \
+    assert MIGate(FixedPairwise(I), f=1.0, eps=0.1, refill=1)(state(probs)).fill.tolist() == \
         [[True, False, True, True, True]]
     # a smaller f stops the count: f 0.5 -> 0, 2 (3 x .003 = .009) then 3 (4 x .1 = .4 < .5), not 4 (.9)
-    assert MIGate(FixedPairwise(I), f=0.5, eps=0.1, refill=1)(state(probs)).tolist() == \
+    assert MIGate(FixedPairwise(I), f=0.5, eps=0.1, refill=1)(state(probs)).fill.tolist() == \
         [[True, False, True, True, False]]
     # no conflict above eps: exactly the factor rule, for every f
     for f in (1e-9, 0.01, 0.5, 1.0, 3.0):
-        assert torch.equal(MIGate(FixedPairwise(I), f=f, eps=1.0, refill=1)(state(probs)),
-                           make_selector("factor", f=f)(state(probs)))
+        assert torch.equal(MIGate(FixedPairwise(I), f=f, eps=1.0, refill=1)(state(probs)).fill,
+                           make_selector("factor", f=f)(state(probs)).fill)
     # the first is always taken, even when it conflicts with nothing and fits nothing
-    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0, refill=1)(state(probs)).tolist() == \
+    assert MIGate(FixedPairwise(I), f=1e-9, eps=0.0, refill=1)(state(probs)).fill.tolist() == \
         [[True, False, False, False, False]]
     with pytest.raises(ValueError, match="refill"):
         MIGate(FixedPairwise(I), refill=2)

@@ -8,10 +8,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mdmi.cli.common import parse_params
 from mdmi.cli.nll import read_sequences
 from mdmi.labels import LabelConfig
-from mdmi.selectors import SELECTORS, check_params
+from mdmi.selectors import NAMES, check_params, parse_knob_list, parse_spec
 from mdmi.tasks import antibody, sudoku
 from mdmi.tasks.protein import read_fasta
 
@@ -63,11 +62,20 @@ def test_fasta_and_antibody_headers(tmp_path_factory, text):
 
 @SETTINGS
 @given(st.lists(st.one_of(junk, st.from_regex(r"[a-z_]{1,6}=[-+0-9.eEnaif]{0,6}", fullmatch=True)), max_size=4),
-       st.sampled_from(sorted(SELECTORS)))
+       st.sampled_from(sorted(NAMES)))
 def test_param_strings(items, selector):
-    params = valid_or_value_error(parse_params, items)
+    params = valid_or_value_error(parse_knob_list, selector, items)
     if params is not None:
-        valid_or_value_error(check_params, selector, params)
+        assert check_params(selector, params) == params
+
+
+@SETTINGS
+@given(st.one_of(junk, st.from_regex(r"[a-z_]{1,9}(:[a-z_]{1,6}=[-+0-9.eEnaif/]{0,8}([,+][a-z_]{1,5}=[-0-9.e]{0,4})?)?",
+                                     fullmatch=True)))
+def test_selector_specs(spec):
+    jobs = valid_or_value_error(parse_spec, spec)
+    for name, params in jobs or []:
+        assert check_params(name, params) == params
 
 
 @SETTINGS

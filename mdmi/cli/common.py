@@ -141,35 +141,6 @@ def default_model(path):
     return str(DEFAULT_SUDOKU)
 
 
-def parse_value(v: str):
-    """A ``--param`` value: an int (``4``), else a float (``0.05``, ``1e-3``), else text.
-    Non-finite numbers and wrong kinds are refused by the selector's own check."""
-    v = v.strip()
-    try:
-        return int(v)
-    except ValueError:
-        pass
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def parse_params(items: list[str] | None) -> dict:
-    """``["gamma=0.1", "order=margin"]`` -> ``{"gamma": 0.1, "order": "margin"}``;
-    ValueError names a malformed or repeated item."""
-    params = {}
-    for item in items or []:
-        k, eq, v = item.partition("=")
-        k = k.strip().replace("-", "_")
-        if not eq or not k.isidentifier() or not v.strip():
-            raise ValueError(f"--param must look like key=value, got {item!r}")
-        if k in params:
-            raise ValueError(f"--param {k} is given twice")
-        params[k] = parse_value(v)
-    return params
-
-
 def check_positive(args, *names) -> None:
     """ValueError naming the flag when an integer argument is < 1."""
     for name in names:
@@ -180,22 +151,21 @@ def check_positive(args, *names) -> None:
 
 def estimator_used(args) -> str | None:
     """The estimator directory an MI-guided --selector reads (None for the others)."""
-    from ..bench import NEEDS_ESTIMATOR
+    from ..selectors import needs
 
-    if args.selector not in NEEDS_ESTIMATOR:
+    if needs(args.selector) != "pairwise":
         return None
     return default_estimator(getattr(args, "estimator", None), default_model(args.model))
 
 
 def selector_from_args(args, model=None):
     """The --selector with its --param knobs (checked before anything loads)."""
-    from ..bench import NEEDS_ESTIMATOR, build
-    from ..selectors import check_params
+    from ..bench import build
+    from ..selectors import needs, parse_knob_list
 
-    params = parse_params(args.param)
-    check_params(args.selector, params)  # before any estimator or model work
+    params = parse_knob_list(args.selector, args.param or [])  # checked before any estimator or model work
     estimator = None
-    if args.selector in NEEDS_ESTIMATOR:
+    if needs(args.selector) == "pairwise":
         est_dir = default_estimator(getattr(args, "estimator", None), default_model(args.model))
         estimator = load_estimator(est_dir, default_model(args.model)) if est_dir else None
     return build(args.selector, params, model, estimator)
@@ -203,10 +173,10 @@ def selector_from_args(args, model=None):
 
 def add_decode_args(p):
     p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    from ..selectors import SELECTORS
+    from ..selectors import NAMES
 
-    p.add_argument("--selector", default="sequential", choices=sorted(SELECTORS), metavar="NAME",
-                   help="selector: " + ", ".join(sorted(SELECTORS)))
+    p.add_argument("--selector", default="sequential", choices=NAMES, metavar="NAME",
+                   help="selector: " + ", ".join(NAMES))
     p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: <model>/estimator)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="selector parameter, repeatable (e.g. --param order=entropy)")

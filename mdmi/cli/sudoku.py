@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..selectors import needs
 from .common import (add_decode_args, check_positive, default_model, estimator_used, load, nonnegative, provenance,
                      selector_from_args)
 
@@ -22,14 +23,18 @@ def cmd_solve(args):
                           generator=torch.Generator().manual_seed(args.seed))
     out = res["outputs"][0]
     print(sudoku.pretty(out))
-    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(selector, 1, res['mean_nfe'])}   "
+    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(args, res, 1)}   "
           f"blanks: {p.puzzle.count('0')}" + ("   (several solutions: scored by validity)" if res["non_unique"] else ""))
 
 
-def _extra(selector, n, mean_nfe) -> str:
+def _extra(args, res, n) -> str:
     """For oracle selectors, the exact-MI passes the loop's NFE leaves out, and the total."""
-    extra = getattr(getattr(selector, "pairwise", None), "extra_passes", None)
-    return "" if extra is None else f" (+ {extra / n:.1f} exact-MI passes per puzzle = {mean_nfe + extra / n:.1f} in all)"
+    from ..selectors import needs
+
+    if needs(args.selector) != "exact":
+        return ""
+    extra = res["extra_passes"] / n
+    return f" (+ {extra:.1f} exact-MI passes per puzzle = {res['mean_nfe'] + extra:.1f} in all)"
 
 
 def cmd_eval_sudoku(args):
@@ -53,17 +58,16 @@ def cmd_eval_sudoku(args):
           + (f"  ({nu} puzzles have several solutions: any valid grid counts)" if nu else ""))
     acc = "n/a (no puzzle has a unique solution)" if res["cell_accuracy"] is None else \
         f"{100 * res['cell_accuracy']:.2f}%" + (f" (over the {n - nu} unique puzzles)" if nu else "")
-    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(selector, n, res['mean_nfe'])}")
+    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(args, res, n)}")
     print(f"time: {res['seconds']:.1f}s  ({res['puzzles_per_s']:.1f} puzzles/s)")
     if args.json:
-        row = {k: v for k, v in res.items() if k not in ("outputs", "solved")}
+        row = {k: v for k, v in res.items() if k not in ("outputs", "solved", "extra_passes")}
         row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
                    model=default_model(args.model), temperature=args.temperature, seed=args.seed, limit=args.limit,
                    batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance())
-        extra = getattr(getattr(selector, "pairwise", None), "extra_passes", None)
-        if extra is not None:
-            row["oracle_extra_passes_per_puzzle"] = extra / n
-            row["mean_nfe_with_oracle_passes"] = res["mean_nfe"] + extra / n
+        if needs(args.selector) == "exact":
+            row["oracle_extra_passes_per_puzzle"] = res["extra_passes"] / n
+            row["mean_nfe_with_oracle_passes"] = res["mean_nfe"] + res["extra_passes"] / n
         Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
 
 

@@ -7,49 +7,43 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState, check_order
-from .pairwise import EstimatorPairwise, ExactPairwise
+from .base import Selector, Step, StepState, check_order
+from .scan import greedy_scan
+from .spec import Knob, order_knob
 
 
-class DependencyBound:
+class DependencyBound(Selector):
+    name = "dependency_bound"
+    summary = "in confidence order, add while the summed influence within S stays <= tau"
+    source = "DEMASK, arXiv 2604.02560"
+    needs = "pairwise"
+    pairwise_kind = "tv"
+    knobs = (Knob("tau", float, 0.1, "bound on the summed pairwise influence within S", lo=0.0), order_knob("confidence"))
+
     def __init__(self, pairwise, tau: float = 0.1, order: str = "confidence"):
         if tau < 0:
             raise ValueError(f"tau must be >= 0, got {tau}")
         self.pairwise, self.tau = pairwise, float(tau)
         self.order = check_order(order)
-        self.last = None
 
-    def __call__(self, state: StepState) -> torch.Tensor:
-        D = self.pairwise(state)  # (B, L, L) directed influence [j, i] = D[j->i]
-        self.last = D
-        D = D + D.transpose(1, 2)
-        B, L = state.masked.shape
-        rows = torch.arange(B)
-        order = state.ranked(self.order)
-        total = torch.zeros(B, dtype=torch.float64)
-        acc = torch.zeros(B, L, dtype=torch.float64)  # dependency of i on the chosen set
-        open_ = torch.ones(B, dtype=torch.bool)
-        sel = torch.zeros_like(state.masked)
-        for r in range(L):
-            i = order[:, r]
+    def select(self, state: StepState) -> Step:
+        D, passes = self.pairwise(state)  # (B, L, L) directed influence [j, i] = D[j->i]
+        B = state.masked.shape[0]
+        rows = torch.arange(B, device=state.masked.device)
+        total = torch.zeros(B, dtype=torch.float64, device=D.device)
+        open_ = torch.ones(B, dtype=torch.bool, device=D.device)
+
+        def rule(r, i, dep):
+            nonlocal total, open_
             valid = state.masked[rows, i] & open_
-            if not valid.any():
-                break
-            new_total = total + acc[rows, i]
+            new_total = total + dep
             take = valid & ((new_total <= self.tau) | (r == 0))
             open_ = open_ & (take | ~state.masked[rows, i])
             total = torch.where(take, new_total, total)
-            acc = acc + take[:, None] * D[rows, i]
-            sel[rows, i] |= take
-        return sel
+            return take, valid
+
+        sel = greedy_scan(state, self.order, D + D.transpose(1, 2), rule)
+        return Step(fill=sel, extra_passes=passes, pairwise=D)
 
     def __repr__(self):
-        return f"DependencyBound(tau={self.tau}, order={self.order!r}, pairwise={type(self.pairwise).__name__})"
-
-
-def dependency_bound(estimator, tau: float = 0.1, order: str = "confidence") -> DependencyBound:
-    return DependencyBound(EstimatorPairwise(estimator, "tv"), tau, order)
-
-
-def dependency_bound_oracle(model, tau: float = 0.1, order: str = "confidence", delta: float = 5e-5) -> DependencyBound:
-    return DependencyBound(ExactPairwise(model, "tv", delta), tau, order)
+        return f"DependencyBound(tau={self.tau}, order={self.order!r}, pairwise={self.pairwise!r})"

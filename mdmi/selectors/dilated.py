@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState
+from .base import Selector, StepState
+from .spec import Knob
 
 
 def dilated_levels(n: int, base: int) -> list[list[int]]:
@@ -42,7 +43,15 @@ def dilated_levels(n: int, base: int) -> list[list[int]]:
     return levels
 
 
-class Dilated:
+class Dilated(Selector):
+    name = "dilated"
+    summary = "a fixed coarse-to-fine schedule: positions stride apart first, about log_base(n) passes"
+    source = "DUS, dilated unmasking scheduling (code: omerlux/DUS)"
+    knobs = (
+        Knob("base", int, 2, "dilation base; larger means fewer passes", lo=2),
+        Knob("block", int, 0, "positions per schedule block (0 = one block)", lo=0),
+    )
+
     def __init__(self, base: int = 2, block: int = 0):
         if int(base) != base or base < 2:
             raise ValueError(f"base must be an integer >= 2, got {base}")
@@ -60,15 +69,17 @@ class Dilated:
             steps += [[chunk[r] for r in level] for level in dilated_levels(len(chunk), self.base)]
         return steps
 
-    def __call__(self, state: StepState) -> torch.Tensor:
+    def select(self, state: StepState) -> torch.Tensor:
         plans = state.memory.setdefault("dilated_plan", {})
         sel = torch.zeros_like(state.masked)
         for b, row in enumerate(state.rows.tolist()):
-            if row not in plans:
-                plans[row] = self.schedule(state.start_masked[b])
-            plan = plans[row]
-            # the step of this row's plan: one per pass so far (every unfinished row takes part in each)
-            level = plan[state.step] if state.step < len(plan) else state.masked[b].nonzero().squeeze(1).tolist()
+            key = (row, int(state.block[b]))  # one plan per row and decoding block
+            if key not in plans:
+                plans[key] = self.schedule(state.start_masked[b])
+            plan = plans[key]
+            # the step of this row's plan: one per pass in this block (every unfinished row takes part in each)
+            t = int(state.block_step[b])
+            level = plan[t] if t < len(plan) else state.masked[b].nonzero().squeeze(1).tolist()
             sel[b, level] = True
         return sel & state.masked
 

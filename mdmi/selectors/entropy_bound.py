@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState, check_order
+from .base import Selector, StepState, check_order
+from .spec import Knob, order_knob
 
 
-class EntropyBound:
+class EntropyBound(Selector):
+    name = "entropy_bound"
+    summary = "the longest prefix with sum H - max H <= gamma (bounds its total correlation)"
+    source = "EB-sampler, arXiv 2505.24857"
+    knobs = (Knob("gamma", float, 0.1, "entropy budget in nats; larger fills more per step", lo=0.0), order_knob("entropy"))
+
     def __init__(self, gamma: float = 0.1, order: str = "entropy"):
         if gamma < 0:
             raise ValueError(f"gamma must be >= 0, got {gamma}")
         self.gamma = float(gamma)
         self.order = check_order(order)
 
-    def __call__(self, state: StepState) -> torch.Tensor:
+    def select(self, state: StepState) -> torch.Tensor:
         order = state.ranked(self.order)  # (B, L)
         h = state.entropy.gather(1, order)
         valid = state.masked.gather(1, order)

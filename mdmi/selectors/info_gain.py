@@ -27,11 +27,22 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState
-from .pairwise import EstimatorPairwise, ExactPairwise
+from .base import Selector, Step, StepState
+from .spec import Knob
 
 
-class InfoGain:
+class InfoGain(Selector):
+    name = "info_gain"
+    summary = "the k best of the 2k most confident by w * (MI given to the others) - own entropy"
+    source = "Information-gain sampler, Yang et al. 2025 (code: yks23/Information-Gain-Sampler)"
+    needs = "pairwise"
+    pairwise_kind = "mi"
+    knobs = (
+        Knob("k", int, 2, "positions per step", lo=1),
+        Knob("w", float, 1.0, "weight of the information a position gives", lo=0.0),
+        Knob("pool", int, 0, "candidates: the pool most confident (0 = 2k)", lo=0),
+    )
+
     def __init__(self, pairwise, k: int = 2, w: float = 1.0, pool: int = 0):
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, got {k}")
@@ -41,26 +52,21 @@ class InfoGain:
             raise ValueError(f"pool must be an integer >= 0 (0 = 2k), got {pool}")
         self.pairwise, self.k, self.w = pairwise, int(k), float(w)
         self.pool = int(pool) or 2 * self.k
-        self.last = None  # the pairwise matrix of the last step, for traces
 
-    def score(self, state: StepState) -> torch.Tensor:
-        I = self.pairwise(state)  # (B, L, L), zero off masked pairs
-        self.last = I
+    def score(self, state: StepState, I: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L) J_i from the pairwise matrix ``I`` (B, L, L; default: this selector's
+        source on ``state``), zero off masked pairs."""
+        if I is None:
+            I = self.pairwise(state)[0]
         gain = (I * state.masked[:, None, :]).sum(-1)  # (B, L) information i gives the other masked positions
         pool = torch.zeros_like(state.masked).scatter(1, state.ranked("confidence")[:, : self.pool], True)
         return (self.w * gain - state.entropy.double()).masked_fill(~(state.masked & pool), float("-inf"))
 
-    def __call__(self, state: StepState) -> torch.Tensor:
-        best = self.score(state).argsort(dim=-1, descending=True, stable=True)[:, : self.k]
-        return torch.zeros_like(state.masked).scatter(1, best, True) & state.masked
+    def select(self, state: StepState) -> Step:
+        I, passes = self.pairwise(state)
+        best = self.score(state, I).argsort(dim=-1, descending=True, stable=True)[:, : self.k]
+        fill = torch.zeros_like(state.masked).scatter(1, best, True) & state.masked
+        return Step(fill=fill, extra_passes=passes, pairwise=I)
 
     def __repr__(self):
-        return f"InfoGain(k={self.k}, w={self.w}, pool={self.pool}, pairwise={type(self.pairwise).__name__})"
-
-
-def info_gain(estimator, k: int = 2, w: float = 1.0, pool: int = 0) -> InfoGain:
-    return InfoGain(EstimatorPairwise(estimator, "mi"), k, w, pool)
-
-
-def info_gain_oracle(model, k: int = 2, w: float = 1.0, pool: int = 0, delta: float = 5e-5) -> InfoGain:
-    return InfoGain(ExactPairwise(model, "mi", delta), k, w, pool)
+        return f"InfoGain(k={self.k}, w={self.w}, pool={self.pool}, pairwise={self.pairwise!r})"

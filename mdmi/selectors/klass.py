@@ -17,11 +17,20 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState
+from .base import Selector, StepState
+from .spec import Knob
 
 
-class KLASS:
+class KLASS(Selector):
+    name = "klass"
+    summary = "every position both confident (max p > tau) and stable (KL < eps over history steps)"
+    source = "KLASS, arXiv 2511.05664 (code: shkim0116/KLASS)"
     uses_history = True  # the loop keeps the last step's marginals for us
+    knobs = (
+        Knob("tau", float, 0.9, "confidence threshold", lo=0.0, hi=1.0, hi_open=True),
+        Knob("eps", float, 0.01, "KL (nats) under which a marginal counts as stable", lo=0.0, lo_open=True),
+        Knob("history", int, 2, "steps a marginal must stay stable", lo=1),
+    )
 
     def __init__(self, tau: float = 0.9, eps: float = 0.01, history: int = 2):
         if not 0 <= tau < 1:
@@ -35,17 +44,17 @@ class KLASS:
     def kl_step(self, state: StepState) -> torch.Tensor:
         """(B, L) KL(p^(t) || p^(t-1)) in nats; +inf at the first step."""
         if state.prev_log_probs is None:
-            return torch.full(state.masked.shape, float("inf"))
+            return torch.full(state.masked.shape, float("inf"), device=state.masked.device)
         p, lp, lq = state.probs, state.log_probs, state.prev_log_probs
         return (p * (lp - lq)).masked_fill(p == 0, 0.0).sum(-1).clamp_min(0.0)
 
-    def __call__(self, state: StepState) -> torch.Tensor:
+    def select(self, state: StepState) -> torch.Tensor:
         kl = self.kl_step(state)  # (B, L)
         B, L = state.masked.shape
         hist = state.memory.get("klass_history")  # (B_all, L, history), by original row
         if hist is None:
             n = int(state.rows.max()) + 1 if len(state.rows) else 0
-            hist = torch.full((n, L, self.history), float("inf"))
+            hist = torch.full((n, L, self.history), float("inf"), device=state.masked.device)
             state.memory["klass_history"] = hist
         h = torch.cat([hist[state.rows, :, 1:], kl[..., None]], dim=-1)  # shift in this step's KL
         hist[state.rows] = h

@@ -15,51 +15,50 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState, check_order
-from .pairwise import EstimatorPairwise, ExactPairwise
+from .base import Selector, Step, StepState, check_order
+from .scan import greedy_scan
+from .spec import Knob, order_knob
 
 
-class MIBudget:
+class MIBudget(Selector):
+    name = "mi_budget"
+    summary = "in entropy order, take i while eta h_i + lam sum_S I_ij fits the budget gamma"
+    source = "Neural Estimation of Pairwise MI in Masked Discrete Sequence Models, arXiv 2605.20187"
+    needs = "pairwise"
+    pairwise_kind = "mi"
+    knobs = (
+        Knob("gamma", float, 1.0, "budget in nats; larger fills more per step", lo=0.0),
+        Knob("lam", float, 1.0, "weight of the pairwise MI charge", lo=0.0),
+        order_knob("entropy"),
+        Knob("eta", float, 1.0, "weight of each position's own entropy (0 when sampling)", lo=0.0),
+    )
+
     def __init__(self, pairwise, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", eta: float = 1.0):
         if gamma < 0 or lam < 0 or eta < 0:
             raise ValueError(f"gamma, lam and eta must be >= 0, got gamma={gamma}, lam={lam}, eta={eta}")
         self.pairwise, self.gamma, self.lam, self.eta = pairwise, float(gamma), float(lam), float(eta)
         self.order = check_order(order)
-        self.last = None  # the pairwise matrix of the last step, for traces
 
-    def __call__(self, state: StepState) -> torch.Tensor:
-        I = self.pairwise(state)  # (B, L, L)
-        self.last = I
-        B, L = state.masked.shape
-        rows = torch.arange(B)
-        order = state.ranked(self.order)
+    def select(self, state: StepState) -> Step:
+        I, passes = self.pairwise(state)  # (B, L, L)
+        B = state.masked.shape[0]
+        rows = torch.arange(B, device=state.masked.device)
         h = state.entropy.double()
-        budget = torch.full((B,), self.gamma, dtype=torch.float64)
-        acc = torch.zeros(B, L, dtype=torch.float64)  # sum_{j in S} I_ij for every i
-        sel = torch.zeros_like(state.masked)
-        open_ = torch.ones(B, dtype=torch.bool)
-        for r in range(L):
-            i = order[:, r]
+        budget = torch.full((B,), self.gamma, dtype=torch.float64, device=h.device)
+        open_ = torch.ones(B, dtype=torch.bool, device=h.device)
+
+        def rule(r, i, dep):
+            nonlocal budget, open_
             valid = state.masked[rows, i] & open_
-            if not valid.any():
-                break
-            c = self.eta * h[rows, i] + self.lam * acc[rows, i]
+            c = self.eta * h[rows, i] + self.lam * dep
             take = valid & ((c <= budget) | (r == 0))
-            open_ = take
+            open_ = take  # a prefix: stop at the first candidate over budget
             budget = budget - torch.where(take, c, torch.zeros_like(c))
-            acc = acc + take[:, None] * I[rows, i]
-            sel[rows, i] |= take
-        return sel
+            return take, valid
+
+        sel = greedy_scan(state, self.order, I, rule)
+        return Step(fill=sel, extra_passes=passes, pairwise=I)
 
     def __repr__(self):
         return (f"MIBudget(gamma={self.gamma}, lam={self.lam}, eta={self.eta}, order={self.order!r}, "
-                f"pairwise={type(self.pairwise).__name__})")
-
-
-def mi_budget(estimator, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", eta: float = 1.0) -> MIBudget:
-    return MIBudget(EstimatorPairwise(estimator, "mi"), gamma, lam, order, eta)
-
-
-def mi_budget_oracle(model, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", delta: float = 5e-5,
-                     eta: float = 1.0) -> MIBudget:
-    return MIBudget(ExactPairwise(model, "mi", delta), gamma, lam, order, eta)
+                f"pairwise={self.pairwise!r})")

@@ -1,5 +1,5 @@
 """MI gate: a confidence rule decides which positions are *eligible*, the MI matrix decides
-which of them may go *together* (an issue-18 variant of the core paper's MI budget).
+which of them may go *together* (a variant of the core paper's MI budget).
 
 Rule, per step:
 1. eligible = Fast-dLLM's factor rule on confidence: the n most confident masked positions,
@@ -29,12 +29,24 @@ import math
 
 import torch
 
-from .base import StepState
+from .base import Selector, Step, StepState
 from .factor import Factor
-from .pairwise import EstimatorPairwise, ExactPairwise
+from .scan import greedy_scan
+from .spec import Knob
 
 
-class MIGate:
+class MIGate(Selector):
+    name = "mi_gate"
+    summary = "the factor rule's confident set, minus positions whose MI with one already taken exceeds eps"
+    source = "mdmi: Fast-dLLM's factor rule (arXiv 2505.22618) gated by pairwise MI"
+    needs = "pairwise"
+    pairwise_kind = "mi"
+    knobs = (
+        Knob("f", float, 1.0, "factor bound of the eligible set", lo=0.0, lo_open=True),
+        Knob("eps", float, 0.05, "MI in nats above which two positions may not go together", lo=0.0),
+        Knob("refill", int, 0, "1: replace a dropped position by the next independent one", choices=(0, 1)),
+    )
+
     def __init__(self, pairwise, f: float = 1.0, eps: float = 0.05, refill: int = 0):
         if eps < 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
@@ -42,47 +54,33 @@ class MIGate:
             raise ValueError(f"refill must be 0 or 1, got {refill!r}")
         self.gate = Factor(f)
         self.pairwise, self.f, self.eps, self.refill = pairwise, float(f), float(eps), int(refill)
-        self.last = None  # the pairwise matrix of the last step, for traces
 
-    def __call__(self, state: StepState) -> torch.Tensor:
-        eligible = self.gate(state)  # (B, L)
+    def select(self, state: StepState) -> Step:
+        eligible = self.gate(state).fill  # (B, L)
         if math.isinf(self.eps):
-            return eligible
-        I = self.pairwise(state)  # (B, L, L)
-        self.last = I
-        B, L = eligible.shape
-        rows = torch.arange(B)
-        order = state.ranked("confidence")
-        sel = torch.zeros_like(eligible)
-        worst = torch.zeros(B, L, dtype=torch.float64)  # max_{j taken} I_ij, for every i
-        taken = torch.zeros(B, dtype=torch.long)
-        open_ = torch.ones(B, dtype=torch.bool)  # refill: the factor count has not stopped this row yet
-        for r in range(L):
-            i = order[:, r]
-            free = (worst[rows, i] <= self.eps) | (r == 0)
+            return Step(fill=eligible)
+        I, passes = self.pairwise(state)  # (B, L, L)
+        B = eligible.shape[0]
+        rows = torch.arange(B, device=eligible.device)
+        taken = torch.zeros(B, dtype=torch.long, device=eligible.device)
+        open_ = torch.ones(B, dtype=torch.bool, device=eligible.device)  # refill: the factor count goes on
+
+        def rule(r, i, worst):
+            nonlocal taken, open_
+            free = (worst <= self.eps) | (r == 0)
             if self.refill:  # the factor rule over the conflict-free positions, counted as taken
                 c = state.confidence[rows, i].double()
                 fits = ((taken + 2) * (1 - c) < self.f) | (taken == 0)
                 ok = state.masked[rows, i] & open_ & (fits | ~free)
                 open_ = ok
-                take = ok & free
             else:
                 ok = eligible[rows, i]
-                take = ok & free
-            if not ok.any():
-                break
-            sel[rows, i] |= take
-            taken += take.long()
-            worst = torch.where(take[:, None], torch.maximum(worst, I[rows, i]), worst)
-        return sel
+            take = ok & free
+            taken = taken + take.long()
+            return take, ok
+
+        sel = greedy_scan(state, "confidence", I, rule, combine="max")
+        return Step(fill=sel, extra_passes=passes, pairwise=I)
 
     def __repr__(self):
-        return f"MIGate(f={self.f}, eps={self.eps}, refill={self.refill}, pairwise={type(self.pairwise).__name__})"
-
-
-def mi_gate(estimator, f: float = 1.0, eps: float = 0.05, refill: int = 0) -> MIGate:
-    return MIGate(EstimatorPairwise(estimator, "mi"), f, eps, refill)
-
-
-def mi_gate_oracle(model, f: float = 1.0, eps: float = 0.05, delta: float = 5e-5, refill: int = 0) -> MIGate:
-    return MIGate(ExactPairwise(model, "mi", delta), f, eps, refill)
+        return f"MIGate(f={self.f}, eps={self.eps}, refill={self.refill}, pairwise={self.pairwise!r})"

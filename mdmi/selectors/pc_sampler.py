@@ -22,10 +22,21 @@ from __future__ import annotations
 
 import torch
 
-from .base import StepState
+from .base import Selector, StepState
+from .spec import Knob
 
 
-class PCSampler:
+class PCSampler(Selector):
+    name = "pc_sampler"
+    summary = "the k best by position-weighted, frequency-calibrated confidence"
+    source = "PC-Sampler, Huang et al. 2025 (code: NEUIR/PC-Sampler)"
+    knobs = (
+        Knob("k", int, 2, "positions per step", lo=1),
+        Knob("lam", float, 0.0, "decay favouring early positions (0 = off)", lo=0.0),
+        Knob("alpha", float, 10.0, "clip of the calibrated score", lo=0.0, lo_open=True),
+    )
+    wiring = ("background",)
+
     def __init__(self, k: int = 2, lam: float = 0.0, alpha: float = 10.0, background: torch.Tensor | None = None):
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, got {k}")
@@ -49,7 +60,7 @@ class PCSampler:
         s = torch.exp(-self.lam * rank.double()) * calibrated
         return s.masked_fill(~state.masked, float("-inf"))
 
-    def __call__(self, state: StepState) -> torch.Tensor:
+    def select(self, state: StepState) -> torch.Tensor:
         best = self.score(state).argsort(dim=-1, descending=True, stable=True)[:, : self.k]
         return torch.zeros_like(state.masked).scatter(1, best, True) & state.masked
 

@@ -23,10 +23,21 @@ import math
 
 import torch
 
-from .base import Step, StepState
+from .base import Selector, Step, StepState
+from .spec import Knob
 
 
-class Remask:
+class Remask(Selector):
+    name = "remask"
+    summary = "fill the k most confident, re-mask up to r earlier fills below tau (a budget per sequence)"
+    source = "ReMDM, arXiv 2503.00307 (code: kuleshov-group/remdm, remdm-conf)"
+    knobs = (
+        Knob("k", int, 1, "positions filled per step", lo=1),
+        Knob("r", int, 1, "positions re-masked per step at most", lo=1),
+        Knob("tau", float, 0.9, "a fill below this probability may be re-masked", lo=0.0, hi=1.0, lo_open=True),
+        Knob("budget", int, 8, "re-maskings per sequence", lo=0),
+    )
+
     def __init__(self, k: int = 1, r: int = 1, tau: float = 0.9, budget: int = 8):
         for name, v, lo in (("k", k, 1), ("r", r, 1), ("budget", budget, 0)):
             if int(v) != v or v < lo:
@@ -36,7 +47,7 @@ class Remask:
         self.k, self.r, self.tau, self.budget = int(k), int(r), float(tau), int(budget)
         self.extra_steps = self.budget  # each re-masked position costs at most one more step
 
-    def __call__(self, state: StepState) -> Step:
+    def select(self, state: StepState) -> Step:
         best = state.ranked("confidence")[:, : self.k]
         fill = torch.zeros_like(state.masked).scatter(1, best, True) & state.masked
         left = state.memory.setdefault("remask_left", {})

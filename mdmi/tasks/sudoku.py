@@ -329,7 +329,8 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
     interval, mean_nfe (model passes per puzzle), cell_accuracy (blank cells equal to the
     unique solution, over puzzles that have one; None if none has), non_unique (puzzles
     with several solutions: scored by validity only), n, seconds,
-    puzzles_per_s, and per puzzle the output strings, whether solved, and the NFE.
+    puzzles_per_s, extra_passes (exact-MI passes of an oracle selector, in all; 0 else), and per
+    puzzle the output strings, whether solved, and the NFE.
     """
     import time
 
@@ -340,7 +341,7 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
         raise ValueError("puzzles is empty")
     mask_id = model.mask_id
     solutions = reference_solutions(puzzles)
-    outs, nfes = [], []
+    outs, nfes, extra = [], [], 0
     t0 = time.time()
     starts = range(0, len(puzzles), batch_size)
     if progress:
@@ -352,6 +353,7 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
         res = decode(model, x, selector, generator=generator, temperature=temperature)
         outs += [to_string(t) for t in res.tokens]
         nfes += res.nfe.tolist()
+        extra += int(res.extra_passes.sum())
     seconds = time.time() - t0
     solved = [check(o, p.puzzle) for o, p in zip(outs, puzzles)]
     right = scored = blanks = 0
@@ -368,7 +370,7 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
         "solve_rate": k / n, "solve_rate_ci95": [lo, hi], "mean_nfe": sum(nfes) / n,
         "cell_accuracy": right / scored if scored else None, "non_unique": solutions.count(None),
         "n": n, "seconds": seconds, "puzzles_per_s": n / seconds, "mean_blanks": blanks / n,
-        "outputs": outs, "solved": solved, "nfe": nfes,
+        "outputs": outs, "solved": solved, "nfe": nfes, "extra_passes": extra,
     }
 
 

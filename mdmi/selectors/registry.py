@@ -1,0 +1,185 @@
+"""The selector registry: one entry per selector, declaring its knobs and what it needs.
+
+Each selector class carries its own declaration (``name``, ``summary``, ``source``,
+``knobs``, ``needs``, ``pairwise_kind``); :data:`SELECTORS` lists the classes, one line
+each. :func:`make_selector` builds any of them from a name and knobs, checking every knob
+against its :class:`Knob` first (ValueError naming the knob), and wires a pairwise
+dependence source into the MI-guided ones (``pairwise="head"`` or ``"exact"``).
+
+The selector spec of the command line is parsed here too, once for every command:
+``name:knob=v,knob2=v2`` (a sweep: ``gamma=0.1/0.3``; ``+`` also separates knobs).
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+from ..mi import DEFAULT_DELTA
+from .base import Selector
+from .dependency_bound import DependencyBound
+from .dilated import Dilated
+from .entropy_bound import EntropyBound
+from .factor import Factor
+from .info_gain import InfoGain
+from .klass import KLASS
+from .mi_budget import MIBudget
+from .mi_gate import MIGate
+from .pairwise import SOURCES, make_pairwise
+from .pc_sampler import PCSampler
+from .remask import Remask
+from .sequential import Sequential
+from .spec import DELTA, Knob
+from .threshold import Threshold
+from .topk import TopK
+
+
+# one line per selector; adding one is one file and one line here
+SELECTORS: dict[str, type[Selector]] = {cls.name: cls for cls in (
+    Sequential,
+    TopK,
+    Threshold,
+    Factor,
+    EntropyBound,
+    MIBudget,
+    DependencyBound,
+    KLASS,
+    Dilated,
+    PCSampler,
+    InfoGain,
+    Remask,
+    MIGate,
+)}
+# the exact-MI variants of the MI-guided selectors, by their historical names
+ORACLES = {f"{name}_oracle": name for name, cls in SELECTORS.items() if cls.needs == "pairwise"}
+NAMES = tuple(SELECTORS) + tuple(ORACLES)
+
+
+def lookup(name: str) -> tuple[type[Selector], str | None]:
+    """``(class, forced pairwise source)`` of a registry name (``X_oracle`` is ``X`` on exact MI)."""
+    if name in SELECTORS:
+        return SELECTORS[name], None
+    if name in ORACLES:
+        return SELECTORS[ORACLES[name]], "exact"
+    raise ValueError(f"unknown selector {name!r}; choose from {', '.join(NAMES)}")
+
+
+def knob_specs(name: str) -> dict[str, Knob]:
+    """The knobs of ``name`` by knob name (an oracle name also takes ``delta``)."""
+    cls, forced = lookup(name)
+    specs = {k.name: k for k in cls.knobs}
+    if forced == "exact":
+        specs["delta"] = DELTA
+    return specs
+
+
+def knobs(name: str) -> dict:
+    """The knobs of selector ``name`` and their defaults, e.g. ``{"k": 2, "order": "confidence"}``."""
+    return {k: spec.default for k, spec in knob_specs(name).items()}
+
+
+def needs(name: str) -> str:
+    """``"nothing"`` or ``"pairwise"`` (an estimator or, for ``*_oracle``, the model)."""
+    cls, forced = lookup(name)
+    return "exact" if forced else cls.needs
+
+
+def check_params(name: str, params: dict) -> dict:
+    """Every knob checked against its spec (ValueError naming it); returns the knobs."""
+    specs = knob_specs(name)
+    unknown = sorted(set(params) - set(specs))
+    if unknown:
+        takes = f"takes only {', '.join(specs)}" if specs else "takes no parameters"
+        raise ValueError(f"selector {name!r} {takes}; got {', '.join(unknown)}")
+    return {k: specs[k].check(name, v) for k, v in params.items()}
+
+
+def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **params) -> Selector:
+    """Build a selector by registry name, e.g. ``make_selector("topk", k=4)``.
+
+    MI-guided selectors (``needs == "pairwise"``) take a dependence source: ``pairwise="head"``
+    with ``estimator=`` (a trained MI head; the default when an estimator is given),
+    ``pairwise="exact"`` with ``model=`` (exact MI every step; ``delta=`` its truncation), or
+    a source object. ``make_selector("mi_budget_oracle", model=m)`` is
+    ``make_selector("mi_budget", pairwise="exact", model=m)``. Knobs are checked first.
+    """
+    cls, forced = lookup(name)
+    wiring = {k: params.pop(k) for k in cls.wiring if k in params}  # objects, not knobs
+    delta = params.pop("delta", DEFAULT_DELTA) if (forced or pairwise == "exact") else DEFAULT_DELTA
+    if forced or pairwise == "exact":
+        DELTA.check(name, delta)
+    check_params(cls.name, params)
+    if cls.needs != "pairwise":
+        if pairwise is not None or estimator is not None:
+            raise ValueError(f"selector {name!r} uses no pairwise dependence; do not pass pairwise/estimator")
+        return cls(**params, **wiring)
+    if forced:
+        if pairwise not in (None, "exact"):
+            raise ValueError(f"selector {name!r} is the exact-MI variant; pairwise={pairwise!r} contradicts it")
+        pairwise = "exact"
+    if pairwise is None:
+        if estimator is None:
+            raise ValueError(f"selector {name!r} needs a pairwise dependence source: pass estimator= (a trained "
+                             f"MI head) or pairwise='exact' with model=")
+        pairwise = "head"
+    if isinstance(pairwise, str) and pairwise not in SOURCES:
+        raise ValueError(f"pairwise must be one of {SOURCES} or a source object, got {pairwise!r}")
+    source = make_pairwise(pairwise, cls.pairwise_kind, estimator=estimator, model=model, delta=delta)
+    return cls(source, **params, **wiring)
+
+
+def parse_spec(spec: str) -> list[tuple[str, dict]]:
+    """A command-line selector spec -> ``[(name, knobs), ...]``, one per setting.
+
+    ``mi_budget`` (defaults), ``mi_budget:gamma=0.1,eta=0`` (one setting),
+    ``mi_budget:gamma=0.1/0.3,eta=0`` (a sweep: the product of every ``/`` list).
+    ``+`` separates knobs too (the older ``name:knob=a/b+other=v`` form). Values are parsed
+    by each knob's type; a bad name, knob or value is a ValueError that shows the syntax.
+    """
+    name, _, rest = spec.strip().partition(":")
+    try:
+        specs = knob_specs(name)
+    except ValueError as e:
+        raise ValueError(f"{e} (spec {spec!r})") from None
+    grid: dict[str, list] = {}
+    for part in filter(None, rest.replace("+", ",").split(",")):
+        k, eq, v = part.partition("=")
+        k = k.strip()
+        if not eq or not v.strip():
+            raise ValueError(f"selector spec must read name:knob=value,knob2=v1/v2, got {spec!r}")
+        if k not in specs:
+            takes = f"takes only {', '.join(specs)}" if specs else "takes no knobs"
+            raise ValueError(f"selector {name!r} {takes}; got {k!r} in {spec!r}")
+        grid[k] = [specs[k].parse(name, x.strip()) for x in v.split("/")]
+    keys = list(grid)
+    return [(name, dict(zip(keys, values))) for values in product(*(grid[k] for k in keys))]
+
+
+def parse_knob_list(name: str, items: list[str]) -> dict:
+    """``["k=v", ...]`` (the ``--param`` form) -> knobs, parsed by type; ValueError names a
+    malformed, unknown or repeated item."""
+    out = {}
+    specs = knob_specs(name)
+    for item in items:
+        k, eq, v = item.partition("=")
+        k = k.strip().replace("-", "_")
+        if not eq or not k.isidentifier() or not v.strip():
+            raise ValueError(f"--param must look like key=value, got {item!r}")
+        if k in out:
+            raise ValueError(f"--param {k} is given twice")
+        if k not in specs:
+            takes = f"takes only {', '.join(specs)}" if specs else "takes no parameters"
+            raise ValueError(f"selector {name!r} {takes}; got {k}")
+        out[k] = specs[k].parse(name, v.strip())
+    return out
+
+
+def describe(name: str) -> str:
+    """A few lines on ``name``: what it does, its source, what it needs, its knobs."""
+    cls, forced = lookup(name)
+    need = {"nothing": "nothing beyond the pass", "pairwise": f"a pairwise {cls.pairwise_kind} source "
+            "(a trained MI head, or pairwise='exact')"}[cls.needs]
+    if forced:
+        need = "the model itself: exact MI every step (extra passes, reported apart from NFE)"
+    lines = [f"{name}: {cls.summary}", f"  source: {cls.source}", f"  needs: {need}"]
+    lines += ["  " + k.describe() for k in knob_specs(name).values()] or ["  (no knobs)"]
+    return "\n".join(lines)
