@@ -163,7 +163,8 @@ def decode(
         lp = masked_log_probs(out.logits, a)
         state = StepState(x=xb, log_probs=lp, masked=mb, hidden=out.hidden, step=t, rows=rows,
                           prev_log_probs=None if prev is None else prev[rows], start_masked=start_all[rows] & inb,
-                          fill_logp=fill_logp[rows], memory=memory, block=cur_block[rows], block_step=block_step[rows])
+                          fill_logp=fill_logp[rows], memory=memory, block=cur_block[rows], block_step=block_step[rows],
+                          attention_mask=None if attention_mask is None else attention_mask[rows])
         choice = selector(state)
         sel, remask = choice.fill & mb, choice.remask  # (b, L)
         if choice.extra_passes is not None:

@@ -121,7 +121,8 @@ def symmetric_mi(directed: torch.Tensor, probed: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta: float = DEFAULT_DELTA,
-             batch_size: int = PROBE_BATCH, progress: bool = False, probe: torch.Tensor | None = None) -> MIResult:
+             batch_size: int = PROBE_BATCH, progress: bool = False, probe: torch.Tensor | None = None,
+             attention_mask: torch.Tensor | None = None) -> MIResult:
     """Exact pairwise conditional MI (and DEMASK influence) of ``model`` for contexts
     ``x`` (B, L) whose masked positions hold the model's mask id.
 
@@ -133,6 +134,9 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     ``probe``: bool (B, L), the masked positions j whose rows I[j->.] are computed (default:
     all). The others cost no pass; a pair is labelled when either end is probed
     (``result.probed``): ``mi`` is then the one known direction, or the mean of both.
+
+    ``attention_mask``: (B, L), 0 on left padding; padding is never masked or probed and
+    is passed to the model (``model(x, attention_mask=...)``). Tensors follow ``x``'s device.
     """
     if x.dim() != 2:
         raise ValueError(f"x must be (B, L), got shape {tuple(x.shape)}")
@@ -143,17 +147,23 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     B, L = x.shape
     allow = allowed_tokens(model, allowed)
     V = model.vocab_size
+    dev = x.device
     masked = free_positions(model, x)  # (B, L)
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(dev)
+        masked = masked & attention_mask.bool()
     if probe is not None and probe.shape != masked.shape:
         raise ValueError(f"probe must be (B, L) = {tuple(masked.shape)}, got {tuple(probe.shape)}")
-    probed = masked if probe is None else masked & probe.bool()
+    probed = masked if probe is None else masked & probe.to(dev).bool()
+    allow = allow.to(dev)
 
     def log_marginals(xs, rows):  # (n, L) -> (n, L, V) float64 log-probs over allowed tokens
         a = allow[rows] if allow.dim() == 3 else allow
-        return masked_log_probs(model(xs).logits, a).double()
+        out = model(xs) if attention_mask is None else model(xs, attention_mask=attention_mask[rows])
+        return masked_log_probs(out.logits, a).double()
 
     # 1. base pass: p_i(. | x_O) for every context
-    base = torch.cat([log_marginals(x[s: s + batch_size], torch.arange(s, min(B, s + batch_size)))
+    base = torch.cat([log_marginals(x[s: s + batch_size], torch.arange(s, min(B, s + batch_size), device=dev))
                       for s in range(0, B, batch_size)])  # (B, L, V)
     p0 = base.exp()
     keep = probe_values(p0, masked, delta)  # (B, L, V)
@@ -166,9 +176,9 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     w = w / (p0 * keep).sum(-1)[probes[:, 0], probes[:, 1]]  # renormalised over probed values
 
     # 2. one pass per probe; running sums indexed by (b, j)
-    mix = torch.zeros(B * L, L, V, dtype=torch.float64)  # sum_v w_v p_i(. | x_j = v)
-    cond_h = torch.zeros(B * L, L, dtype=torch.float64)  # sum_v w_v H(p_i(. | x_j = v))
-    tv = torch.zeros(B * L, L, dtype=torch.float64)  # sum_v w_v TV(p_i(. | x_j = v), p_i)
+    mix = torch.zeros(B * L, L, V, dtype=torch.float64, device=dev)  # sum_v w_v p_i(. | x_j = v)
+    cond_h = torch.zeros(B * L, L, dtype=torch.float64, device=dev)  # sum_v w_v H(p_i(. | x_j = v))
+    tv = torch.zeros(B * L, L, dtype=torch.float64, device=dev)  # sum_v w_v TV(p_i(. | x_j = v), p_i)
     starts = range(0, len(probes), batch_size)
     if progress:
         from tqdm import tqdm
@@ -177,7 +187,7 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     for s in starts:
         b, j, v = probes[s: s + batch_size].unbind(1)
         xs = x[b].clone()
-        xs[torch.arange(len(b)), j] = v
+        xs[torch.arange(len(b), device=dev), j] = v
         lq = log_marginals(xs, b)  # (n, L, V)
         q = lq.exp()
         wn = w[s: s + batch_size]

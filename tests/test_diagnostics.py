@@ -8,7 +8,7 @@ from mdmi.diagnostics import parallel_error, selector_sets, subadditivity_report
 from mdmi.selectors import make_selector
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
 
-from test_mi import _tiny_model
+from tiny import tiny_model as _tiny_model
 
 
 def _brute_tc(model, x, S):

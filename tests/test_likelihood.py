@@ -7,7 +7,7 @@ import torch
 from mdmi.likelihood import log_ratio, nll
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
 
-from test_mi import _tiny_model
+from tiny import tiny_model as _tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -2,29 +2,13 @@ import math
 
 import pytest
 import torch
+from tiny import contexts as _contexts, tiny_model as _tiny_model
 
 from mdmi.mi import exact_mi, truncation_bound
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
 from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 from conftest import CountingModel, TableModel
-
-
-def _tiny_model(V=3, L=5, seed=0, scale=12.0):
-    torch.manual_seed(seed)
-    m = MaskedTransformer(MDMConfig(vocab_size=V, seq_len=L, d_model=16, n_layers=2, n_heads=2)).eval()
-    with torch.no_grad():  # larger weights -> strongly coupled, far from uniform
-        for p in m.parameters():
-            p.mul_(scale)
-    return m
-
-
-def _contexts(m, L, B=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, m.vocab_size, (B, L), generator=g)
-    x[torch.rand(B, L, generator=g) < 0.6] = m.mask_id
-    x[0, :] = m.mask_id
-    return x
 
 
 def _brute_force(m, x):

@@ -6,7 +6,7 @@ from mdmi.selectors import NAMES, SELECTORS, StepState, make_selector
 from mdmi.selectors.dependency_bound import DependencyBound
 from mdmi.selectors.mi_budget import MIBudget
 
-from test_mi import _contexts, _tiny_model
+from tiny import contexts as _contexts, tiny_model as _tiny_model
 
 
 def _state(probs, masked=None):

@@ -51,6 +51,7 @@ class StepState:
     memory:     dict kept for one decode call (see the module docstring)
     block:      (B,) index of each row's current block (0 without blocks)
     block_step: (B,) steps each row has spent in its current block
+    attention_mask: (B, L) 0 on padding, or None (pass it on to any extra model pass)
     """
 
     x: torch.Tensor
@@ -65,6 +66,7 @@ class StepState:
     memory: dict = field(default_factory=dict, repr=False)
     block: torch.Tensor | None = None
     block_step: torch.Tensor | None = None
+    attention_mask: torch.Tensor | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):

@@ -63,7 +63,8 @@ class ExactPairwise:
         self.model, self.kind, self.delta, self.batch_size = model, check_kind(kind), float(delta), int(batch_size)
 
     def __call__(self, state: StepState) -> tuple[torch.Tensor, torch.Tensor]:
-        r = exact_mi(self.model, state.x, delta=self.delta, batch_size=self.batch_size, probe=state.masked)
+        r = exact_mi(self.model, state.x, delta=self.delta, batch_size=self.batch_size, probe=state.masked,
+                     attention_mask=state.attention_mask)
         return (r.mi if self.kind == "mi" else r.tv_influence), r.passes
 
     def __repr__(self):
