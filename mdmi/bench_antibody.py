@@ -2,6 +2,8 @@
 one loop, one NFE count (DESIGN.md sections 4 and 7).
 
 Tasks on real sequences: ``cdr3`` / ``cdrs`` fill the masked CDR3 / all three CDRs;
+``after_fr1`` generates the rest of the variable domain from its first framework region
+(the prompt), the diffusion-LLM setting (with ``block_length``: semi-autoregressive blocks);
 ``denovo`` fills every residue of sequences of real lengths. Quality of the filled set F
 of each sequence, three ways:
 
@@ -26,7 +28,7 @@ import torch
 from .bench import build, settings
 from .selectors import needs
 
-TASKS = ("cdr3", "cdrs", "denovo")
+TASKS = ("cdr3", "cdrs", "after_fr1", "denovo")
 # knob sweeps, cautious to aggressive. Antibody marginals in a masked CDR are broad (1-2
 # nats each), so budgets are larger than for Sudoku.
 ANTIBODY_SWEEPS = {
@@ -71,7 +73,8 @@ def jsd(counts_a: torch.Tensor, counts_b: torch.Tensor) -> torch.Tensor:
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
-def decode_runs(model, x, selector, temperature: float, samples: int, seed: int, batch_size: int):
+def decode_runs(model, x, selector, temperature: float, samples: int, seed: int, batch_size: int,
+                block_length: int | None = None):
     """Decode every row of x ``samples`` times (1 when greedy): tokens (S, B, L), nfe (S, B),
     seconds, and the passes an exact-MI selector spent outside the loop (in all)."""
     from .decode import decode
@@ -80,7 +83,8 @@ def decode_runs(model, x, selector, temperature: float, samples: int, seed: int,
     g = torch.Generator().manual_seed(seed)
     t0 = time.time()
     xs = x.repeat(S, 1)  # every sample of every row in one batch: sample-major, (S * B, L)
-    parts = [decode(model, xs[s: s + batch_size], selector, generator=g, temperature=temperature)
+    parts = [decode(model, xs[s: s + batch_size], selector, generator=g, temperature=temperature,
+                    block_length=block_length)
              for s in range(0, len(xs), batch_size)]
     toks = torch.cat([p.tokens for p in parts]).reshape(S, *x.shape)
     nfes = torch.cat([p.nfe for p in parts]).reshape(S, len(x))
@@ -141,13 +145,15 @@ def _load_reference(path, key: dict, x: torch.Tensor):
 
 def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
                  seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True,
-                 pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "", on_row=None) -> list[dict]:
+                 pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "", on_row=None,
+                 block_length: int | None = None) -> list[dict]:
     """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
     sequential runs first (twice when sampling: the JSD floor). ``reference``: a file that
     caches the sequential row and its sample counts, written on the first run and reused by
     later runs on the same model, sequences, task, seed and samples (sequential decoding is
     the costliest setting, so split sweeps need not repeat it). ``on_row(rows)`` is called
-    with the rows so far after each setting (to save them as they come)."""
+    with the rows so far after each setting (to save them as they come). ``block_length``:
+    decode in semi-autoregressive blocks (every row records it)."""
     from tqdm import tqdm
 
     if temperature < 0 or (temperature > 0 and samples < 2):
@@ -157,6 +163,8 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
     x, native, filled = task_batch(model, records, task, torch.Generator().manual_seed(seed))
     key = {"model": model_name, "task": task, "temperature": float(temperature), "samples": int(samples),
            "seed": int(seed), "pll_samples": int(pll_samples)}
+    if block_length is not None:  # a key without it still matches references cached before blocks existed
+        key["block_length"] = int(block_length)
     cached = _load_reference(reference, key, x)
     jobs = settings(selectors, sweep, ANTIBODY_SWEEPS)
     jobs = [j for j in jobs if j[0] == "sequential"] + [j for j in jobs if j[0] != "sequential"]
@@ -168,17 +176,20 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
         jobs = [j for j in jobs if j[0] != "sequential"]
     for name, params in tqdm(jobs, desc=f"bench antibody {task}", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
-        toks, nfe, secs, extra = decode_runs(model, x, sel, temperature, samples, seed, batch_size)
+        toks, nfe, secs, extra = decode_runs(model, x, sel, temperature, samples, seed, batch_size, block_length)
         q, counts = score(model, toks, native, filled, ref, pll_samples)
         row = {"selector": name, "params": params, "task": task, "n": len(records), "temperature": temperature,
                "samples": toks.shape[0], "mean_nfe": float(nfe.double().mean()), **q, "seconds": secs,
-               "seqs_per_s": toks.shape[0] * len(records) / secs, "mean_filled": float(filled.sum(1).double().mean())}
+               "seqs_per_s": toks.shape[0] * len(records) / secs, "mean_filled": float(filled.sum(1).double().mean()),
+               # observed positions (the prompt, special tokens) checked, not assumed, to be as given
+               "observed_untouched": bool(torch.equal(toks[:, ~filled], x[None].expand_as(toks)[:, ~filled]))}
         if needs(name) == "exact":
             row["oracle_extra_passes_per_seq"] = extra / (len(records) * toks.shape[0])
         if name == "sequential" and ref is None:
             ref = counts
             if temperature > 0:  # a second, independent sequential run: how far sampling noise alone gets
-                toks2, _, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size)
+                toks2, _, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size,
+                                             block_length)
                 c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
                 row["jsd"], row["per_seq"]["jsd"] = _jsd_stats(counts, c2, filled)
                 row["jsd_floor"] = row["jsd"]

@@ -123,7 +123,10 @@ def cmd_bench_antibody(args):
     rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                         samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
                         pll_samples=args.pll_samples, reference=args.reference, model_name=args.model,
-                        on_row=save_partial if partial else None)
+                        on_row=save_partial if partial else None, block_length=args.block_length)
+    if args.block_length is not None:
+        for r in rows:
+            r["block_length"] = args.block_length
     print_antibody_table(rows)
     for r in rows:
         r["provenance"] = provenance()
@@ -174,7 +177,9 @@ def add_parsers(sub) -> None:
                          "selector: NFE, recovery, PLL and (sampling) JSD to sequential")
     ba.add_argument("--model", required=True, help="antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>")
     ba.add_argument("--fasta", required=True, help="sequences with cdrN=A-B spans ('mdmi data antibodies')")
-    ba.add_argument("--task", choices=["cdr3", "cdrs", "denovo"], default="cdr3", help="what is masked and filled")
+    ba.add_argument("--task", choices=["cdr3", "cdrs", "after_fr1", "denovo"], default="cdr3",
+                    help="what is masked and filled (after_fr1: everything after the first framework region)")
+    ba.add_argument("--block-length", type=int, help="decode in semi-autoregressive blocks of this many positions")
     add_sweep_args(ba, "sequences", 64)
     ba.add_argument("--estimator", help="MI head for the MI-guided selectors, trained for this model (default: the "
                                         "shipped checkpoints/<model>/estimator, e.g. checkpoints/sapiens_vh/estimator)")

@@ -175,8 +175,9 @@ def load_antibodies(chain: str, split: str = "test", n: int | None = None, seed:
 
 
 def parse_mask(spec: str) -> tuple[str, float]:
-    """``'cdr3'``, ``'cdrs'``, ``'cdr1'``/``'cdr2'`` or ``'random:F'`` -> (kind, fraction)."""
-    if spec in ("cdr1", "cdr2", "cdr3", "cdrs"):
+    """``'cdr3'``, ``'cdrs'``, ``'cdr1'``/``'cdr2'``, ``'after_fr1'`` (every residue from CDR1
+    on: the first framework region is the prompt) or ``'random:F'`` -> (kind, fraction)."""
+    if spec in ("cdr1", "cdr2", "cdr3", "cdrs", "after_fr1"):
         return spec, 0.0
     if spec.startswith("random:"):
         try:
@@ -186,7 +187,7 @@ def parse_mask(spec: str) -> tuple[str, float]:
         if not 0 < frac <= 1:
             raise ValueError(f"--mask random:F needs 0 < F <= 1, got {spec!r}")
         return "random", frac
-    raise ValueError(f"--mask must be cdr1, cdr2, cdr3, cdrs or random:F, got {spec!r}")
+    raise ValueError(f"--mask must be cdr1, cdr2, cdr3, cdrs, after_fr1 or random:F, got {spec!r}")
 
 
 def residue_mask(record: Antibody, spec: str, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -200,11 +201,14 @@ def residue_mask(record: Antibody, spec: str, generator: torch.Generator | None 
         if not hide.any():
             hide[torch.randint(L, (1,), generator=generator)] = True
         return hide
-    names = ["cdr1", "cdr2", "cdr3"] if kind == "cdrs" else [kind]
+    names = ["cdr1", "cdr2", "cdr3"] if kind == "cdrs" else ["cdr1"] if kind == "after_fr1" else [kind]
     absent = [k for k in names if k not in record.spans]
     if absent:
         raise ValueError(f"record {record.name!r} has no {', '.join(absent)} span in its header (mask {spec!r})")
     hide = torch.zeros(L, dtype=torch.bool)
+    if kind == "after_fr1":
+        hide[record.spans["cdr1"][0]:] = True
+        return hide
     for k in names:
         a, b = record.spans[k]
         hide[a:b] = True
