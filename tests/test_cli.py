@@ -33,7 +33,7 @@ def test_clear_errors(model_dir, tmp_path, capsys):
         main(["solve", "123", "--model", str(model_dir)])
     with pytest.raises(SystemExit) as e:
         main(["solve", "0" * 81, "--model", str(model_dir), "--selector", "bogus"])
-    assert e.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+    assert e.value.code == 2 and "unknown selector 'bogus'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="no config.json"):
         main(["solve", "0" * 81, "--model", str(tmp_path)])
     with pytest.raises(SystemExit, match="key=value"):

@@ -96,7 +96,7 @@ def test_malformed_inputs_on_every_command(root, tmp_path, capsys):
 
 
 def test_argparse_level_errors(root, capsys):
-    for argv, match in [(["solve", "0" * 81, "--selector", "bogus"], "invalid choice"),
+    for argv, match in [(["solve", "0" * 81, "--selector", "bogus"], "unknown selector"),
                         (["generate", "protein", "--length", "10", "--out", "x.fa"], "--model"),
                         (["eval", "sudoku", "--puzzles", "p", "--temperature", "x"], "invalid float"),
                         (["train", "sudoku", "--out", "o", "--lr", "nan"], "finite"),

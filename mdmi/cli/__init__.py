@@ -11,7 +11,7 @@ import importlib
 
 from .common import COMMAND, HF_OPTIONS
 
-COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data")
+COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data", "selectors")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,9 +46,16 @@ def main(argv=None):
 
     argv = list(sys.argv[1:] if argv is None else argv)
     COMMAND[:] = ["mdmi"] + [shlex.quote(a) for a in argv]
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     HF_OPTIONS.clear()
     HF_OPTIONS.update(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    from .common import split_selector_spec
+
+    try:  # a bad --selector is a usage error, found before any work
+        split_selector_spec(args)
+    except ValueError as e:
+        parser.error(str(e))
     try:
         args.func(args)
     except (ValueError, OSError) as e:  # OSError: missing file, a directory for a file, no permission

@@ -171,12 +171,35 @@ def selector_from_args(args, model=None):
     return build(args.selector, params, model, estimator)
 
 
+def split_selector_spec(args) -> None:
+    """``--selector name:knob=v,...`` -> ``args.selector = name`` and the knobs appended to
+    ``args.param`` (one language for every command); a sweep or a knob given twice is an error."""
+    from ..selectors import knob_specs, parse_spec
+
+    spec = getattr(args, "selector", None)
+    if not isinstance(spec, str):
+        return
+    name = spec.partition(":")[0]
+    knob_specs(name)  # ValueError naming the known selectors
+    if ":" not in spec:
+        return
+    jobs = parse_spec(spec)
+    if len(jobs) != 1:
+        raise ValueError(f"--selector {spec!r} is a sweep ({len(jobs)} settings); this command runs one setting")
+    given = {item.partition("=")[0].strip().replace("-", "_") for item in args.param or []}
+    twice = sorted(given & set(jobs[0][1]))
+    if twice:
+        raise ValueError(f"knob {', '.join(twice)} given both in --selector and --param")
+    args.selector = name
+    args.param = list(args.param or []) + [f"{k}={v}" for k, v in jobs[0][1].items()]
+
+
 def add_decode_args(p):
     p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
     from ..selectors import NAMES
 
-    p.add_argument("--selector", default="sequential", choices=NAMES, metavar="NAME",
-                   help="selector: " + ", ".join(NAMES))
+    p.add_argument("--selector", default="sequential", metavar="SPEC",
+                   help="name or name:knob=v,knob2=v (see 'mdmi selectors'): " + ", ".join(NAMES))
     p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: <model>/estimator)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="selector parameter, repeatable (e.g. --param order=entropy)")
