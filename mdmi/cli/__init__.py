@@ -55,7 +55,7 @@ def main(argv=None):
     try:  # a bad --selector is a usage error, found before any work
         split_selector_spec(args)
     except ValueError as e:
-        parser.error(str(e))
+        parser.exit(2, f"mdmi {args.cmd}: error: {e}\n")
     try:
         args.func(args)
     except (ValueError, OSError) as e:  # OSError: missing file, a directory for a file, no permission
