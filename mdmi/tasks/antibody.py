@@ -14,7 +14,8 @@ residue before the ``W``/``F`` of ``WGxG``/``FGxG`` (AHo 139); CDR1 starts after
 ungapped sequence, end-exclusive.
 
 FASTA headers carry spans as ``>NAME cdr1=A-B cdr2=C-D cdr3=E-F``; any subset of them may be
-given, and files written by hand this way are read the same.
+given, and files written by hand this way are read the same. A record whose header has no
+span is numbered instead (:mod:`mdmi.tasks.numbering`, AHo by ANARCI: the same spans).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Antibody:
     sequence: str
     chain: str = ""
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    unnumbered: str = ""  # why a record read without spans could not be numbered (a CDR mask says it)
 
     def header(self) -> str:
         return " ".join([self.name] + [f"{k}={a}-{b}" for k, (a, b) in sorted(self.spans.items())])
@@ -90,9 +92,30 @@ def parse_header(header: str) -> tuple[str, dict[str, tuple[int, int]]]:
     return (words[0] if words else ""), spans
 
 
+def numbered(record: Antibody) -> Antibody:
+    """``record`` with the chain and CDR spans of its AHo numbering
+    (:func:`mdmi.tasks.numbering.number_antibody`). When it cannot be numbered (not a
+    variable domain, or ANARCI not installed) it keeps no spans and ``unnumbered`` says why
+    and how to give the spans by hand: the reader also serves any protein under a random
+    mask, which needs no CDR, so only a CDR mask turns this into an error."""
+    from .numbering import number_antibody
+
+    try:
+        n = number_antibody(record.sequence, record.name)
+    except (ImportError, ValueError) as e:
+        why = str(e).removeprefix(f"record {record.name!r}: ")  # the error that shows this names the record
+        return Antibody(record.name, record.sequence, record.chain, {}, unnumbered=(
+            f"numbering it failed: {why}; give the spans in its header instead, e.g. '>{record.name} cdr3=95-107' "
+            "(residue indices 0-based, end exclusive; antiberty and sapiens put a start token first, so after "
+            "encode() residue i is token i+1)"))
+    return Antibody(record.name, record.sequence, n.chain, n.spans)
+
+
 def read_antibody_fasta(path: str | Path, max_length: int | None = None) -> list[Antibody]:
-    """Records of a FASTA file whose headers may carry CDR spans. ValueError names the
-    record for a malformed span or one that runs past the sequence."""
+    """Records of a FASTA file whose headers may carry CDR spans; a record with none in its
+    header gets them (and its chain) from :func:`numbered` (about 10 ms a record), one
+    with any keeps exactly those. ValueError names the record for a malformed span or one
+    that runs past the sequence."""
     out = []
     for header, seq in read_fasta(path, max_length=max_length):
         try:
@@ -102,7 +125,8 @@ def read_antibody_fasta(path: str | Path, max_length: int | None = None) -> list
         for k, (a, b) in spans.items():
             if b > len(seq):
                 raise ValueError(f"{path}: record {name!r}: {k}={a}-{b} runs past its {len(seq)} residues")
-        out.append(Antibody(name, seq, spans=spans))
+        record = Antibody(name, seq, spans=spans)
+        out.append(record if spans else numbered(record))
     return out
 
 
@@ -204,7 +228,8 @@ def residue_mask(record: Antibody, spec: str, generator: torch.Generator | None 
     names = ["cdr1", "cdr2", "cdr3"] if kind == "cdrs" else ["cdr1"] if kind == "after_fr1" else [kind]
     absent = [k for k in names if k not in record.spans]
     if absent:
-        raise ValueError(f"record {record.name!r} has no {', '.join(absent)} span in its header (mask {spec!r})")
+        why = f"; {record.unnumbered}" if record.unnumbered else ""
+        raise ValueError(f"record {record.name!r} has no {', '.join(absent)} span in its header (mask {spec!r}){why}")
     hide = torch.zeros(L, dtype=torch.bool)
     if kind == "after_fr1":
         hide[record.spans["cdr1"][0]:] = True
