@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .interface import allowed_tokens, free_positions, masked_log_probs
+from .interface import allowed_tokens, free_positions, masked_log_probs, model_device
 from .selectors.base import StepState, as_selector
 
 
@@ -111,8 +111,9 @@ def decode(
     fills at least one position per unfinished sequence. ``block_length``,
     ``steps_per_block``, ``eos_id`` and ``attention_mask``: see the module docstring
     (``attention_mask`` (B, L), 0 on padding, is passed to the model as
-    ``model(x, attention_mask=...)``). ``generator``: a ``torch.Generator`` on the device
-    of ``x``, or one per row. Everything is allocated on ``x``'s device.
+    ``model(x, attention_mask=...)``). Inputs move to the model's device (see
+    :func:`~mdmi.interface.model_device`) and everything is allocated there; the result
+    stays there. ``generator``: a ``torch.Generator`` on that device, or one per row.
 
     ``trace=True`` records, per step, the batch rows taken (``rows``), the positions
     filled (``filled``, a list per row), their entropies (nats), tokens, the positions
@@ -125,8 +126,8 @@ def decode(
     _check_args(model, x, temperature, block_length, steps_per_block, eos_id, attention_mask, generator)
     selector = as_selector(selector)
     selector.reset()
-    dev = x.device
-    x = x.clone()
+    dev = model_device(model) or x.device
+    x = x.to(dev).clone()
     B, L = x.shape
     allow = allowed_tokens(model, allowed).to(dev)
     masked = free_positions(model, x)  # (B, L)

@@ -41,6 +41,20 @@ class MaskedModel(Protocol):
     def __call__(self, x: torch.Tensor) -> ModelOutput: ...
 
 
+def model_device(model) -> torch.device | None:
+    """Where ``model`` runs: its ``device`` attribute (Hugging Face adapters), else the
+    device of its first parameter (a torch module), else None (no preference: an oracle)."""
+    dev = getattr(model, "device", None)
+    if dev is not None:
+        return torch.device(dev)
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        first = next(iter(params()), None)
+        if first is not None:
+            return first.device
+    return None
+
+
 def allowed_tokens(model, allowed: torch.Tensor | None = None) -> torch.Tensor:
     """Bool mask over the vocabulary of tokens a masked position may take.
 

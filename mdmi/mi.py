@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .interface import allowed_tokens, free_positions, masked_log_probs
+from .interface import allowed_tokens, free_positions, masked_log_probs, model_device
 
 DEFAULT_DELTA = 5e-5  # truncation_bound(5e-5, 9) = 6.6e-4 nats < 1e-3
 # probe sequences per model call. Small on purpose: on a CPU a chunk whose activations stay
@@ -136,7 +136,8 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     (``result.probed``): ``mi`` is then the one known direction, or the mean of both.
 
     ``attention_mask``: (B, L), 0 on left padding; padding is never masked or probed and
-    is passed to the model (``model(x, attention_mask=...)``). Tensors follow ``x``'s device.
+    is passed to the model (``model(x, attention_mask=...)``). Inputs move to the model's
+    device and every tensor is allocated there.
     """
     if x.dim() != 2:
         raise ValueError(f"x must be (B, L), got shape {tuple(x.shape)}")
@@ -147,7 +148,8 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     B, L = x.shape
     allow = allowed_tokens(model, allowed)
     V = model.vocab_size
-    dev = x.device
+    dev = model_device(model) or x.device
+    x = x.to(dev)
     masked = free_positions(model, x)  # (B, L)
     if attention_mask is not None:
         attention_mask = attention_mask.to(dev)

@@ -16,7 +16,7 @@ COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "l
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mdmi", description=__doc__.split("\n")[0])
-    p.add_argument("--device", default="cpu", help="hf: models only: where the model runs (cpu, cuda)")
+    p.add_argument("--device", default="cpu", help="where the model (and its MI head) runs: cpu, cuda, cuda:1")
     p.add_argument("--dtype", help="hf: models only: e.g. bfloat16")
     p.add_argument("--trust-remote-code", action="store_true", help="hf: models only; off unless given")
     sub = p.add_subparsers(dest="cmd", required=True)

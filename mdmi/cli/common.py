@@ -35,13 +35,22 @@ def provenance() -> dict:
 
 
 def load(path):
-    """mdmi.load, passing the Hugging Face options to hf: models."""
+    """mdmi.load, passing the Hugging Face options to hf: models; ``--device`` moves any
+    torch model there (decoding, exact MI and labels then run where the model is)."""
+    import torch
+
     from .. import load as _load
 
     from ..models.antibody import PRETRAINED
 
     hf = str(path).startswith("hf:") or str(path) in PRETRAINED
-    return _load(path, **HF_OPTIONS) if hf else _load(path)
+    if hf:
+        return _load(path, **HF_OPTIONS)
+    model = _load(path)
+    device = HF_OPTIONS.get("device") or "cpu"
+    if device != "cpu" and isinstance(model, torch.nn.Module):
+        model = model.to(device)
+    return model
 
 
 def field_help(cls) -> dict[str, str]:
@@ -233,4 +242,5 @@ def load_estimator(est_dir, model_dir):
 
     est = Estimator.load(est_dir)
     check_same_model(est.meta.get("model"), model_dir, f"{est_dir} (estimator)")
-    return est
+    device = HF_OPTIONS.get("device") or "cpu"
+    return est.to(device) if device != "cpu" else est
