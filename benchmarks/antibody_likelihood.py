@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mdmi  # noqa: E402
-from mdmi.interface import masked_log_probs, scorable  # noqa: E402
-from mdmi.likelihood import log_ratio, nll, pseudo_log_likelihood  # noqa: E402
-from mdmi.stats import pearson, spearman  # noqa: E402
-from mdmi.tasks.antibody import load_antibodies  # noqa: E402
+import mdmi
+from mdmi.interface import masked_log_probs, scorable
+from mdmi.likelihood import log_ratio, nll, pseudo_log_likelihood
+from mdmi.stats import pearson, spearman
+from mdmi.tasks.antibody import load_antibodies
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mdmi  # noqa: E402
-from mdmi.mi import exact_mi  # noqa: E402
-from mdmi.tasks.antibody import load_antibodies, masked_batch, mi_structure, region_labels  # noqa: E402
+import mdmi
+from mdmi.mi import exact_mi
+from mdmi.tasks.antibody import load_antibodies, masked_batch, mi_structure, region_labels
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 

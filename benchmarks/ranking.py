@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mdmi.bench import _interp, curve_rows, pareto_plot  # noqa: E402
+from mdmi.bench import _interp, curve_rows, pareto_plot
 
 
 def load(paths):
