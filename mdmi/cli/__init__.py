@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from .common import COMMAND, HF_OPTIONS
 
 COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data", "selectors")
 
@@ -45,11 +44,9 @@ def main(argv=None):
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    COMMAND[:] = ["mdmi"] + [shlex.quote(a) for a in argv]
     parser = build_parser()
     args = parser.parse_args(argv)
-    HF_OPTIONS.clear()
-    HF_OPTIONS.update(device=args.device, dtype=args.dtype, trust_remote_code=args.trust_remote_code)
+    args.argv = ["mdmi"] + [shlex.quote(a) for a in argv]  # recorded in every result file (provenance)
     from .common import split_selector_spec
 
     try:  # a bad --selector is a usage error, found before any work

@@ -17,13 +17,13 @@ def cmd_bench_sudoku(args):
     puzzles = sudoku.read_puzzles(args.puzzles)[: args.limit or None]
     sudoku.reference_solutions(puzzles)  # an unsolvable puzzle is refused before any decoding
     model_dir = default_model(args.model)
-    model = load(model_dir)
+    model = load(model_dir, args)
     est_dir = default_estimator(args.estimator, model_dir)
-    estimator = load_estimator(est_dir, model_dir) if est_dir else None
+    estimator = load_estimator(est_dir, model_dir, args) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     for r in rows:
-        r["provenance"] = provenance()
+        r["provenance"] = provenance(args)
     _report_sudoku(rows, args.json, args.plot)
 
 
@@ -83,17 +83,17 @@ def cmd_bench_hmm(args):
     from .. import bench
     from ..tasks.hmm import HMM, HMMConfig
 
-    model = load(args.model)
+    model = load(args.model, args)
     if getattr(model, "meta", {}).get("task") != "hmm":
         raise ValueError(f"{args.model} was not trained on an HMM (train one with 'mdmi train hmm')")
     hmm = HMM(HMMConfig(**model.meta["hmm"]))
     est_dir = default_estimator(args.estimator, args.model)
-    estimator = load_estimator(est_dir, args.model) if est_dir else None
+    estimator = load_estimator(est_dir, args.model, args) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
     for r in rows:
-        r["provenance"] = provenance()
+        r["provenance"] = provenance(args)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
@@ -106,13 +106,13 @@ def cmd_bench_antibody(args):
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples", "pll_samples")
-    model = load(args.model)
+    model = load(args.model, args)
     if not hasattr(model, "encode"):
         raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
     limit = model.max_length - 2 if getattr(model, "max_length", None) else None
     records = read_antibody_fasta(args.fasta, max_length=limit)[: args.limit or None]
     est_dir = default_estimator(args.estimator, args.model)
-    estimator = load_estimator(est_dir, args.model) if est_dir else None
+    estimator = load_estimator(est_dir, args.model, args) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
     partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
 
@@ -129,7 +129,7 @@ def cmd_bench_antibody(args):
             r["block_length"] = args.block_length
     print_antibody_table(rows)
     for r in rows:
-        r["provenance"] = provenance()
+        r["provenance"] = provenance(args)
     if args.json:  # the rows first: nothing after this may lose them
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

@@ -11,13 +11,11 @@ from dataclasses import fields
 from pathlib import Path
 
 DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "sudoku"
-HF_OPTIONS: dict = {}  # --device / --dtype / --trust-remote-code, for hf: models
-COMMAND: list[str] = []  # the argv of this run, recorded in every result file
 
 
-def provenance() -> dict:
+def provenance(args=None) -> dict:
     """What a result file records so that it can be reproduced from itself: the full
-    command, package versions and when."""
+    command (``args.argv``, set by :func:`mdmi.cli.main`), package versions and when."""
     import platform
     import sys
     import time
@@ -30,13 +28,20 @@ def provenance() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             pass
-    return {"command": " ".join(COMMAND) or " ".join(["mdmi"] + sys.argv[1:]), "versions": versions,
+    argv = getattr(args, "argv", None) or ["mdmi"] + sys.argv[1:]
+    return {"command": " ".join(argv), "versions": versions,
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def load(path):
-    """mdmi.load, passing the Hugging Face options to hf: models; ``--device`` moves any
-    torch model there (decoding, exact MI and labels then run where the model is)."""
+def hf_options(args) -> dict:
+    """``--device`` / ``--dtype`` / ``--trust-remote-code`` of this run (defaults without args)."""
+    return {"device": getattr(args, "device", None) or "cpu", "dtype": getattr(args, "dtype", None),
+            "trust_remote_code": bool(getattr(args, "trust_remote_code", False))}
+
+
+def load(path, args=None):
+    """mdmi.load, passing the Hugging Face options of ``args`` to hf: models; ``--device``
+    moves any torch model there (decoding, exact MI and labels then run where the model is)."""
     import torch
 
     from .. import load as _load
@@ -44,10 +49,11 @@ def load(path):
     from ..models.antibody import PRETRAINED
 
     hf = str(path).startswith("hf:") or str(path) in PRETRAINED
+    opts = hf_options(args)
     if hf:
-        return _load(path, **HF_OPTIONS)
+        return _load(path, **opts)
     model = _load(path)
-    device = HF_OPTIONS.get("device") or "cpu"
+    device = opts["device"]
     if device != "cpu" and isinstance(model, torch.nn.Module):
         model = model.to(device)
     return model
@@ -176,7 +182,7 @@ def selector_from_args(args, model=None):
     estimator = None
     if needs(args.selector) == "pairwise":
         est_dir = default_estimator(getattr(args, "estimator", None), default_model(args.model))
-        estimator = load_estimator(est_dir, default_model(args.model)) if est_dir else None
+        estimator = load_estimator(est_dir, default_model(args.model), args) if est_dir else None
     return build(args.selector, params, model, estimator)
 
 
@@ -236,11 +242,12 @@ def check_same_model(recorded, model_dir, what: str) -> None:
         raise ValueError(f"{what} belong(s) to model {recorded}, not to --model {model_dir} ({model_ref(model_dir)})")
 
 
-def load_estimator(est_dir, model_dir):
-    """An MI head, refused (ValueError) when it was trained for another model than ``model_dir``."""
+def load_estimator(est_dir, model_dir, args=None):
+    """An MI head, refused (ValueError) when it was trained for another model than
+    ``model_dir``; on ``--device`` when given."""
     from ..estimator import Estimator
 
     est = Estimator.load(est_dir)
     check_same_model(est.meta.get("model"), model_dir, f"{est_dir} (estimator)")
-    device = HF_OPTIONS.get("device") or "cpu"
+    device = hf_options(args)["device"]
     return est.to(device) if device != "cpu" else est

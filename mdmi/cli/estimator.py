@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..files import read_json
-from .common import COMMAND, add_dataclass_args, check_same_model, default_model, load_estimator, load, model_ref, pick, provenance
+from .common import add_dataclass_args, check_same_model, default_model, load_estimator, load, model_ref, pick, provenance
 
 
 def cmd_train_estimator(args):
@@ -27,10 +27,10 @@ def cmd_train_estimator(args):
     spec = read_json(Path(args.labels) / "spec.json")
     check_same_model(spec.get("model"), model_dir, f"{args.labels} (labels)")
     labels = load_labels(args.labels, allow_partial=args.allow_partial)
-    model = load(model_dir)
+    model = load(model_dir, args)
     ecfg = pick(args, EstimatorConfig, d_hidden=int(model(labels["tokens"][:1]).hidden.shape[-1]))
     extra = {"model": model_ref(model_dir), "labels": str(Path(args.labels).resolve()),
-             "label_shards": f"{have}/{want}", "labels_partial": have < want, "command": " ".join(COMMAND),
+             "label_shards": f"{have}/{want}", "labels_partial": have < want, "command": " ".join(args.argv),
              "label_spec": spec}  # what made the labels (the path above is this machine's; the spec travels)
     summary = train_estimator(model, labels, ecfg, tcfg, args.out, rank=rank, world=world, extra=extra)
     if rank == 0:
@@ -48,8 +48,8 @@ def cmd_eval_estimator(args):
     from ..tasks import sudoku
     from ..train_estimator import evaluate_estimator
 
-    est = load_estimator(args.estimator, default_model(args.model))
-    model = load(default_model(args.model))
+    est = load_estimator(args.estimator, default_model(args.model), args)
+    model = load(default_model(args.model), args)
     labels = load_labels(args.labels)
     idx = None
     if not args.all and Path(est.meta.get("labels", "")) == Path(args.labels).resolve():
@@ -74,7 +74,7 @@ def cmd_eval_estimator(args):
             print(f"  both cells' entropy > {floor} nats ({a['pairs']} pairs): predicted {a['predicted']:.4f}, "
                   f"exact labels {a['exact']:.4f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({**res, "provenance": provenance()}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({**res, "provenance": provenance(args)}, indent=2) + "\n")
 
 
 

@@ -14,7 +14,7 @@ def cmd_generate_protein(args):
     from tqdm import tqdm
 
     check_positive(args, "length", "n", "batch_size")
-    model = load(args.model)
+    model = load(args.model, args)
     if not hasattr(model, "encode"):
         raise ValueError("generate protein needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
     selector = selector_from_args(args, model)
@@ -53,7 +53,7 @@ def cmd_generate_text(args):
 
     check_positive(args, "gen_length", "batch_size")
     prompts = read_prompts(args)
-    model = load(args.model)
+    model = load(args.model, args)
     selector = selector_from_args(args, model)
     outs = generate(model, prompts, selector, gen_length=args.gen_length, block_length=args.block_length,
                     steps_per_block=args.steps_per_block, temperature=args.temperature,
@@ -73,7 +73,7 @@ def cmd_generate_text(args):
             json.dump({"selector": args.selector, "params": args.param or [], "gen_length": args.gen_length,
                        "block_length": args.block_length, "steps_per_block": args.steps_per_block,
                        "temperature": args.temperature, "seed": args.seed, "mean_nfe": nfe,
-                       "mean_tokens_per_pass": tpp, "rows": rows, "provenance": provenance()}, f, indent=2)
+                       "mean_tokens_per_pass": tpp, "rows": rows, "provenance": provenance(args)}, f, indent=2)
             f.write("\n")
 
 

@@ -23,7 +23,7 @@ def cmd_label(args):
         import torch.distributed as dist
 
         dist.init_process_group("gloo")
-    model = load(default_model(args.model))
+    model = load(default_model(args.model), args)
     cfg = pick(args, LabelConfig)
     spec = {"model": model_ref(default_model(args.model)), "task": args.task,
             "fasta": f"sha256:{file_digest(args.fasta)}" if args.fasta else None}

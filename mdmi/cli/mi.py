@@ -12,7 +12,7 @@ def cmd_mi(args):
     from ..tasks import sudoku
 
     model_dir = default_model(args.model)
-    model = load(model_dir)
+    model = load(model_dir, args)
     grid = 0
     if args.fasta:
         return _protein_mi(args, model)
@@ -59,7 +59,7 @@ def _predicted(est_dir, model_dir, model, x, masked):
 
     with torch.no_grad():
         out = model(x)
-        return load_estimator(est_dir, model_dir).predict(
+        return load_estimator(est_dir, model_dir).to(out.hidden.device).predict(
             out.hidden, masked, "mi", log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
 
 

@@ -69,7 +69,7 @@ def cmd_nll(args):
     check_positive(args, "chunk")
     if args.samples < 2:
         raise ValueError(f"--samples must be >= 2 (for a standard error), got {args.samples}")
-    model = load(args.model)
+    model = load(args.model, args)
     x = read_sequences(args.input, model)
     g = torch.Generator().manual_seed(args.seed)
     rows = []
@@ -82,7 +82,7 @@ def cmd_nll(args):
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": str(args.model), "input": str(args.input), "method": args.method, "samples": args.samples,
-            "seed": args.seed, "provenance": provenance(),
+            "seed": args.seed, "provenance": provenance(args),
             "sequences": [{"nll": a, "nats_per_token": b, "stderr": c} for a, b, c in rows]}, indent=1) + "\n")
 
 

@@ -17,7 +17,7 @@ def cmd_solve(args):
 
     p = sudoku.Puzzle("".join(map(str, sudoku.parse(args.puzzle))))
     sudoku.reference_solutions([p])  # an unsolvable puzzle is refused before the model loads
-    model = load(default_model(args.model))
+    model = load(default_model(args.model), args)
     selector = selector_from_args(args, model)
     res = sudoku.evaluate(model, [p], selector, temperature=args.temperature,
                           generator=torch.Generator().manual_seed(args.seed))
@@ -46,7 +46,7 @@ def cmd_eval_sudoku(args):
     puzzles = sudoku.read_puzzles(args.puzzles)
     if args.limit:
         puzzles = puzzles[: args.limit]
-    model = load(default_model(args.model))
+    model = load(default_model(args.model), args)
     selector = selector_from_args(args, model)
     res = sudoku.evaluate(model, puzzles, selector, batch_size=args.batch_size,
                           temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed),
@@ -64,7 +64,7 @@ def cmd_eval_sudoku(args):
         row = {k: v for k, v in res.items() if k not in ("outputs", "solved", "extra_passes")}
         row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
                    model=default_model(args.model), temperature=args.temperature, seed=args.seed, limit=args.limit,
-                   batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance())
+                   batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance(args))
         if needs(args.selector) == "exact":
             row["oracle_extra_passes_per_puzzle"] = res["extra_passes"] / n
             row["mean_nfe_with_oracle_passes"] = res["mean_nfe"] + res["extra_passes"] / n

@@ -7,7 +7,7 @@ import time
 from dataclasses import fields
 
 from ..files import claim_dir
-from .common import COMMAND, add_dataclass_args, pick
+from .common import add_dataclass_args, pick
 
 
 def cmd_train_sudoku(args):
@@ -30,7 +30,7 @@ def cmd_train_sudoku(args):
 
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
-    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(COMMAND)}
+    extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(args.argv)}
     train(model, sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
@@ -52,7 +52,7 @@ def cmd_train_hmm(args):
     tcfg = pick(args, TrainConfig)
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
-    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(COMMAND)}
+    extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(args.argv)}
     train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
