@@ -100,11 +100,12 @@ class Estimator(nn.Module):
         return None if self.feat is None or log_probs is None else prob_features(log_probs)
 
     def _features(self, hidden, feats=None):
-        z = self.inp(hidden.float())
+        dtype = self.inp.weight.dtype  # the head's own precision, whatever the model's (bf16 hidden states, say)
+        z = self.inp(hidden.to(dtype))
         if self.feat is not None:
             if feats is None:
                 raise ValueError("this estimator was trained with prob_features: pass log_probs (the same pass's marginals)")
-            z = z + self.feat(feats.float())
+            z = z + self.feat(feats.to(dtype))
         a = self.ln(F.gelu(z))  # (B, L, width)
         a = a + F.gelu(self.mlp(a))
         return a, self.q(a), self.bias(a).unbind(-1)  # features, q (B, L, rank), (c, e, f) each (B, L)
