@@ -54,19 +54,25 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
 
 
-def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1e-3) -> torch.Tensor:
-    """Masked-diffusion ELBO estimate (nats per token) for clean x0: (B, L)."""
+def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1e-3,
+                   maskable: torch.Tensor | None = None) -> torch.Tensor:
+    """Masked-diffusion ELBO estimate (nats per token) for clean x0: (B, L). ``maskable``
+    (B, L): the only positions a mask may hide (a prompt is never masked, as in
+    conditional dLLM training); the loss is then per maskable token."""
     B, L = x0.shape
     # 1. stratified t: one uniform offset, B evenly spaced strata
     t = (torch.rand(1, generator=g) + torch.arange(B) / B) % 1.0
     t = t_min + (1 - t_min) * t  # (B,)
     # 2. mask each position independently with probability t
     mask = torch.rand(B, L, generator=g) < t[:, None]  # (B, L)
+    if maskable is not None:
+        mask &= maskable
     xt = torch.where(mask, torch.full_like(x0, model.mask_id), x0)
     logits = model(xt).logits  # (B, L, V)
     ce = F.cross_entropy(logits.reshape(B * L, -1).float(), x0.reshape(-1), reduction="none").view(B, L)
-    # 3. weight 1/t per masked token (MDLM), normalise by L
-    return ((ce * mask).sum(1) / (t * L)).mean()
+    # 3. weight 1/t per masked token (MDLM), normalise by L (or by the maskable positions)
+    n = L if maskable is None else maskable.sum(1).clamp_min(1)
+    return ((ce * mask).sum(1) / (t * n)).mean()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -120,7 +126,8 @@ def train(
     progress: bool = True,
     overwrite: bool = False,
 ) -> list[dict]:
-    """Train ``model`` on clean batches ``sample(batch_size, generator) -> (B, L)``.
+    """Train ``model`` on clean batches ``sample(batch_size, generator) -> (B, L)``, or
+    ``-> (x0, maskable)`` for conditional training (see :func:`diffusion_loss`).
 
     Writes checkpoints to ``out`` every ``ckpt_every`` steps and at the end (model,
     optimizer and RNG state, so ``resume=True`` continues exactly), appends to
@@ -158,8 +165,9 @@ def train(
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step, tcfg)
-        x0 = sample(tcfg.batch_size, g)
-        loss = diffusion_loss(model, x0, g, tcfg.t_min)
+        batch = sample(tcfg.batch_size, g)
+        x0, maskable = batch if isinstance(batch, tuple) else (batch, None)
+        loss = diffusion_loss(model, x0, g, tcfg.t_min, maskable)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tcfg.grad_clip:

@@ -1,4 +1,4 @@
-"""Train our transformer MDM: ``mdmi train sudoku``, ``mdmi train hmm``."""
+"""Train our transformer MDM: ``mdmi train sudoku``, ``mdmi train hmm``, ``mdmi train text``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,27 @@ def cmd_train_hmm(args):
     print(f"saved {args.out}", file=sys.stderr)
 
 
+def cmd_train_text(args):
+    import torch
+
+    from ..models.transformer import MaskedTransformer, MDMConfig
+    from ..tasks import textbed
+    from ..train import TrainConfig, train
+
+    claim_dir(args.out, args.resume, args.overwrite, "checkpoint")  # before any work
+    mcfg = pick(args, MDMConfig, vocab_size=textbed.TOKENIZER.vocab_size, seq_len=textbed.SEQ_LEN, grid=0)
+    tcfg = pick(args, TrainConfig)
+    torch.manual_seed(tcfg.seed)
+    model = MaskedTransformer(mcfg)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"text dLLM: {n:,} parameters; tasks {', '.join(textbed.TASKS)}; model {mcfg}", file=sys.stderr)
+    extra = {"task": "text", "tokenizer": {**textbed.TOKENIZER.to_dict(), "prompt_width": textbed.PROMPT_WIDTH,
+                                            "gen_length": textbed.GEN_LENGTH},
+             "command": " ".join(args.argv)}
+    train(model, textbed.train_sampler(tcfg.seed), tcfg, args.out, resume=args.resume, extra=extra,
+          overwrite=args.overwrite)
+    print(f"saved {args.out}", file=sys.stderr)
+
 
 def add_parsers(sub) -> None:
     from ..models.transformer import MDMConfig
@@ -84,3 +105,11 @@ def add_parsers(sub) -> None:
     add_dataclass_args(th, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
     add_dataclass_args(th, TrainConfig)
     th.set_defaults(func=cmd_train_hmm)
+
+    tt = tsub.add_parser("text", help="a prompted text dLLM on the add / split / perm tasks (prompt never masked)")
+    tt.add_argument("--out", required=True, help="checkpoint directory")
+    tt.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tt.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
+    add_dataclass_args(tt, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
+    add_dataclass_args(tt, TrainConfig)
+    tt.set_defaults(func=cmd_train_text)

@@ -96,15 +96,16 @@ def tokenizer_of(model):
     return CharTokenizer(spec["chars"])
 
 
-def prompt_batch(tokenizer, prompts: list[str], gen_length: int, mask_id: int):
+def prompt_batch(tokenizer, prompts: list[str], gen_length: int, mask_id: int, width: int = 0):
     """Left-padded ``[pad.. prompt, mask * gen_length]`` rows: x (B, L), attention_mask
-    (B, L) with 0 on padding. The answers all start at ``L - gen_length``."""
+    (B, L) with 0 on padding. Prompts are padded to the longest, or to ``width`` (a model
+    trained on fixed-width prompts); the answers all start at ``L - gen_length``."""
     if gen_length < 1:
         raise ValueError(f"gen_length must be >= 1, got {gen_length}")
     if tokenizer.pad_id == mask_id:
         raise ValueError(f"the pad id {tokenizer.pad_id} equals the mask id: padding would be decoded")
     ids = [tokenizer.encode(p) for p in prompts]
-    P = max(map(len, ids), default=0)
+    P = max([width, *map(len, ids)])
     x = torch.full((len(ids), P + gen_length), tokenizer.pad_id, dtype=torch.long)
     am = torch.zeros_like(x)
     for b, row in enumerate(ids):
@@ -139,6 +140,9 @@ def generate(model, prompts: list[str], selector, gen_length: int = 32, block_le
     from ..decode import decode
 
     tok = tokenizer if tokenizer is not None else tokenizer_of(model)
+    # an mdmi text checkpoint was trained on prompts left-padded to a fixed width, padding
+    # visible: decode it the same way; other models get an attention mask over the padding
+    width = int(((getattr(model, "meta", None) or {}).get("tokenizer") or {}).get("prompt_width", 0))
     out: list[Generation] = []
     starts = range(0, len(prompts), batch_size)
     if progress:
@@ -147,13 +151,13 @@ def generate(model, prompts: list[str], selector, gen_length: int = 32, block_le
         starts = tqdm(starts, desc="generate", unit="batch")
     for s in starts:
         chunk = prompts[s: s + batch_size]
-        x, am = prompt_batch(tok, chunk, gen_length, model.mask_id)
+        x, am = prompt_batch(tok, chunk, gen_length, model.mask_id, width)
         dev = getattr(model, "device", None)
         if dev is not None:
             x, am = x.to(dev), am.to(dev)
         res = decode(model, x, selector, generator=generator, temperature=temperature, block_length=block_length,
                      steps_per_block=steps_per_block, eos_id=tok.eos_id,
-                     attention_mask=None if bool(am.all()) else am)
+                     attention_mask=None if width or bool(am.all()) else am)
         gen = res.tokens[:, -gen_length:].tolist()
         out += [Generation(p, tok.decode(g), g, int(n), int(e))
                 for p, g, n, e in zip(chunk, gen, res.nfe.tolist(), res.eos_filled.tolist())]

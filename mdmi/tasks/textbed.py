@@ -1,0 +1,137 @@
+"""The prompted text testbed: three tasks whose answer tokens depend on each other.
+
+Formats (fixed). A problem file has one problem per line, ``prompt<TAB>reference``; the
+reference is one valid answer and :func:`check` decides validity:
+
+- ``add``: prompt ``A+B=`` (``A``, ``B`` decimal, 1-12 digits, no leading zeros); the one
+  valid answer is the sum, most significant digit first (carries couple the digits);
+- ``split``: prompt ``N=`` (``N`` of 2-12 digits); valid answers are ``A+B`` with ``A, B >= 0``
+  without leading zeros and ``A + B = N`` (many; the digits of A and B are coupled);
+- ``perm``: prompt ``W:`` (``W`` 3-12 distinct lowercase letters); valid answers are the
+  permutations of ``W``'s letters (many; each letter exactly once).
+
+Answers end with EOS and are padded with EOS to ``GEN_LENGTH``. Prompts are left-padded to
+``PROMPT_WIDTH`` so every answer starts at the same position. Splits are disjoint by
+construction: a problem belongs to the split its prompt's hash picks (train 80%, valid
+10%, test 10%), whatever the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+
+import torch
+
+from .text import CharTokenizer
+
+TASKS = ("add", "split", "perm")
+SPLITS = ("train", "valid", "test")
+CHARS = "0123456789+=:" + string.ascii_lowercase
+TOKENIZER = CharTokenizer(CHARS)
+PROMPT_WIDTH = 26  # "A+B=" with two 12-digit numbers
+GEN_LENGTH = 32  # enough for every answer + EOS
+SEQ_LEN = PROMPT_WIDTH + GEN_LENGTH
+
+
+def _number(rng: random.Random, lo_digits: int, hi_digits: int) -> int:
+    d = rng.randint(lo_digits, hi_digits)
+    return rng.randint(10 ** (d - 1) if d > 1 else 0, 10 ** d - 1)
+
+
+def sample_problem(task: str, rng: random.Random) -> tuple[str, str]:
+    """One ``(prompt, reference)`` of ``task`` (the reference: one valid answer, drawn at random
+    where there are many)."""
+    if task == "add":
+        a, b = _number(rng, 1, 12), _number(rng, 1, 12)
+        return f"{a}+{b}=", str(a + b)
+    if task == "split":
+        n = _number(rng, 2, 12)
+        a = rng.randint(0, n)
+        return f"{n}=", f"{a}+{n - a}"
+    if task == "perm":
+        w = rng.sample(string.ascii_lowercase, rng.randint(3, 12))
+        p = w[:]
+        rng.shuffle(p)
+        return "".join(w) + ":", "".join(p)
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def split_of(prompt: str) -> str:
+    """The split a prompt belongs to, from its hash (80/10/10)."""
+    h = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16) % 10
+    return "train" if h < 8 else "valid" if h == 8 else "test"
+
+
+def problems(task: str, n: int, seed: int = 0, split: str = "test") -> list[tuple[str, str]]:
+    """``n`` distinct problems of ``task`` from ``split`` (disjoint across splits)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    rng = random.Random(f"{task}:{seed}")
+    out, seen = [], set()
+    for _ in range(200 * n + 1000):
+        p, r = sample_problem(task, rng)
+        if p not in seen and split_of(p) == split:
+            seen.add(p)
+            out.append((p, r))
+            if len(out) == n:
+                return out
+    raise ValueError(f"could not draw {n} distinct {task} problems of the {split} split")
+
+
+def _decimal(s: str) -> bool:
+    return s.isdigit() and (s == "0" or not s.startswith("0"))
+
+
+def check(task: str, prompt: str, answer: str) -> bool:
+    """Is ``answer`` a valid answer to ``prompt`` (the text before EOS)?"""
+    if task == "add":
+        a, _, b = prompt[:-1].partition("+")
+        return _decimal(answer) and int(answer) == int(a) + int(b)
+    if task == "split":
+        n = int(prompt[:-1])
+        a, plus, b = answer.partition("+")
+        return bool(plus) and _decimal(a) and _decimal(b) and int(a) + int(b) == n
+    if task == "perm":
+        return sorted(answer) == sorted(prompt[:-1]) and len(answer) == len(prompt) - 1
+    raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def task_of(prompt: str) -> str:
+    """The task a prompt's format names."""
+    if prompt.endswith(":"):
+        return "perm"
+    return "add" if "+" in prompt else "split"
+
+
+def encode_problems(pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training sequences ``[pad.. prompt | answer EOS..]`` (B, SEQ_LEN) and the answer region
+    (B, SEQ_LEN) bool: the only positions a training mask may hide."""
+    tok = TOKENIZER
+    x = torch.full((len(pairs), SEQ_LEN), tok.eos_id, dtype=torch.long)
+    for b, (p, r) in enumerate(pairs):
+        ids = tok.encode(p)
+        x[b, : PROMPT_WIDTH - len(ids)] = tok.pad_id
+        x[b, PROMPT_WIDTH - len(ids): PROMPT_WIDTH] = torch.tensor(ids)
+        x[b, PROMPT_WIDTH: PROMPT_WIDTH + len(r)] = torch.tensor(tok.encode(r))
+    answer = torch.zeros_like(x, dtype=torch.bool)
+    answer[:, PROMPT_WIDTH:] = True
+    return x, answer
+
+
+def train_sampler(seed: int = 0):
+    """``sample(B, g) -> (x0, maskable)``: training problems of the three tasks, in equal shares."""
+    rng = random.Random(f"train:{seed}")
+
+    def sample(B: int, g: torch.Generator):
+        pairs = []
+        while len(pairs) < B:
+            p, r = sample_problem(TASKS[len(pairs) % 3], rng)
+            if split_of(p) == "train":
+                pairs.append((p, r))
+        return encode_problems(pairs)
+
+    return sample
