@@ -124,7 +124,7 @@ def test_generate_text_cli(tmp_path):
     import json
 
     rows = json.loads((tmp_path / "o.json").read_text())["rows"]
-    assert [r["prompt"] for r in rows] == ["1+2=", "40+2=", "5="]
+    assert [r["prompt"] for r in rows] == ["5=", "1+2=", "40+2="]  # --prompt first, then the file
 
 
 def test_textbed_problems_checkers_and_disjoint_splits():
