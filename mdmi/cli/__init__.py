@@ -10,7 +10,7 @@ import argparse
 import importlib
 
 
-COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data", "selectors")
+COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data", "selectors", "text")
 
 
 def build_parser() -> argparse.ArgumentParser:

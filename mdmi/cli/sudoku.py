@@ -97,6 +97,9 @@ def add_parsers(sub) -> None:
     es.add_argument("--limit", type=nonnegative, default=0, help="use only the first N puzzles (0 = all)")
     add_decode_args(es)
     es.set_defaults(func=cmd_eval_sudoku)
+    from .text import add_eval_parser
+
+    add_eval_parser(esub)
 
     gp = sub.add_parser("generate-puzzles", help="unique-solution Sudoku puzzles with their solutions")
     gp.add_argument("--n", type=int, default=1000, help="puzzles to generate")

@@ -135,3 +135,75 @@ def train_sampler(seed: int = 0):
         return encode_problems(pairs)
 
     return sample
+
+
+def read_problems(path) -> list[tuple[str, str]]:
+    """``prompt<TAB>reference`` lines -> pairs; ValueError naming a malformed line."""
+    from pathlib import Path
+
+    out = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        p, tab, r = line.partition("\t")
+        if not tab or not p:
+            raise ValueError(f"{path}:{n}: expected 'prompt<TAB>reference', got {line!r}")
+        out.append((p, r))
+    if not out:
+        raise ValueError(f"{path} holds no problems")
+    return out
+
+
+def write_problems(path, pairs: list[tuple[str, str]]) -> None:
+    from pathlib import Path
+
+    Path(path).write_text("".join(f"{p}\t{r}\n" for p, r in pairs))
+
+
+def answer_jsd(a: list[str], b: list[str]) -> float:
+    """Jensen-Shannon divergence (nats) between two samples' empirical answer distributions."""
+    import math
+    from collections import Counter
+
+    ca, cb = Counter(a), Counter(b)
+    na, nb = len(a), len(b)
+    out = 0.0
+    for k in set(ca) | set(cb):
+        p, q = ca[k] / na, cb[k] / nb
+        m = (p + q) / 2
+        out += 0.5 * (p * math.log(p / m) if p else 0.0) + 0.5 * (q * math.log(q / m) if q else 0.0)
+    return out
+
+
+def evaluate(model, pairs: list[tuple[str, str]], selector, block_length: int | None = None,
+             temperature: float = 0.0, samples: int = 1, seed: int = 0, batch_size: int = 256,
+             reference: list[list[str]] | None = None, progress: bool = False) -> dict:
+    """Validity of ``selector``'s answers to ``pairs`` (greedy, or ``samples`` draws at
+    ``temperature``): rate with its 95% Wilson interval over all answers, per problem the
+    fraction valid, mean NFE per answer; when sampling, the mean fraction of distinct valid
+    answers per prompt, and with ``reference`` (another decoder's answers per prompt, e.g.
+    sequential's) the mean per-prompt JSD (nats) of the answer distributions."""
+    from ..stats import wilson
+    from .text import generate
+
+    if samples < 1 or (samples > 1 and temperature == 0):
+        raise ValueError("samples > 1 needs temperature > 0 (greedy answers are all the same)")
+    prompts = [p for p, _ in pairs for _ in range(samples)]
+    gens = generate(model, prompts, selector, gen_length=GEN_LENGTH, block_length=block_length,
+                    temperature=temperature, generator=torch.Generator().manual_seed(seed), batch_size=batch_size,
+                    progress=progress)
+    answers = [[g.text for g in gens[i * samples:(i + 1) * samples]] for i in range(len(pairs))]
+    ok = [[check(task_of(p), p, a) for a in ans] for (p, _), ans in zip(pairs, answers)]
+    k, n = sum(map(sum, ok)), len(prompts)
+    lo, hi = wilson(k, n)
+    out = {"validity": k / n, "validity_ci95": [lo, hi], "n_problems": len(pairs), "samples": samples,
+           "mean_nfe": sum(g.nfe for g in gens) / n, "mean_tokens_per_pass": sum(g.tokens_per_pass for g in gens) / n,
+           "valid_per_problem": [sum(o) / samples for o in ok], "nfe_per_problem": [
+               sum(g.nfe for g in gens[i * samples:(i + 1) * samples]) / samples for i in range(len(pairs))],
+           "answers": answers}
+    if samples > 1:
+        out["distinct_valid"] = sum(len({a for a, v in zip(ans, o) if v}) / samples
+                                    for ans, o in zip(answers, ok)) / len(pairs)
+        if reference is not None:
+            out["jsd_to_reference"] = sum(answer_jsd(a, r) for a, r in zip(answers, reference)) / len(pairs)
+    return out
