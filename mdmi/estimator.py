@@ -20,9 +20,8 @@ are all learnt, while large values are still ordered correctly.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,8 +30,9 @@ import torch.nn.functional as F
 
 from .config import check_types
 from .mi import masked_pairs
+from .persist import load_module, save_module
 
-CONFIG_NAME = "config.json"
+KIND = "mdmi.Estimator"
 WEIGHTS_NAME = "estimator.safetensors"
 
 
@@ -162,33 +162,12 @@ class Estimator(nn.Module):
         return self.predict(hidden, masked, "mi", log_probs)
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        tmp = path / (WEIGHTS_NAME + ".tmp")
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(tmp))
-        tmp.replace(path / WEIGHTS_NAME)
-        meta = {"kind": "mdmi.Estimator", "config": asdict(self.config), **(extra or {})}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        """Write ``estimator.safetensors`` + ``config.json`` (plus the keys of ``extra``) to
+        ``path``; see :func:`mdmi.persist.save_module`."""
+        save_module(path, self, self.config, KIND, extra, weights_name=WEIGHTS_NAME)
 
     @classmethod
     def load(cls, path: str | Path) -> "Estimator":
-        from .files import read_json, read_safetensors
-
-        path = Path(path)
-        for f in (CONFIG_NAME, WEIGHTS_NAME):
-            if not (path / f).is_file():
-                raise FileNotFoundError(f"estimator directory {path} has no {f}")
-        meta = read_json(path / CONFIG_NAME)
-        if meta.get("kind") != "mdmi.Estimator":
-            raise ValueError(f"{path / CONFIG_NAME} is not an mdmi.Estimator config (kind={meta.get('kind')!r})")
-        est = cls(EstimatorConfig(**meta["config"]))
-        state = read_safetensors(path / WEIGHTS_NAME)
-        own = est.state_dict()
-        bad = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
-        if bad or set(state) - set(own):
-            raise ValueError(f"{path / WEIGHTS_NAME} does not match its config (bad or missing: {bad[:5]})")
-        est.load_state_dict(state)
-        est.meta = meta
-        return est.eval()
+        """A directory written by :meth:`save` (``.meta``: its config.json); refused with the
+        reason when files are missing or do not match (:func:`mdmi.persist.load_module`)."""
+        return load_module(path, cls, EstimatorConfig, KIND, weights_name=WEIGHTS_NAME)

@@ -10,9 +10,8 @@ The model only maps tokens to logits and hidden states; it never decodes.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -20,11 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import check_types
-from ..files import read_json, read_safetensors
 from ..interface import ModelOutput
+from ..persist import load_module, save_module
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+KIND = "mdmi.MaskedTransformer"
 
 
 @dataclass
@@ -46,14 +44,6 @@ class MDMConfig:
             raise ValueError(f"grid={self.grid} needs seq_len={self.grid ** 2}, got {self.seq_len}")
         if self.grid and math.isqrt(self.grid) ** 2 != self.grid:
             raise ValueError(f"grid={self.grid} must be a perfect square (boxes)")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MDMConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown MDMConfig fields {sorted(unknown)}")
-        return cls(**d)
 
 
 class SelfAttention(nn.Module):
@@ -152,62 +142,32 @@ class MaskedTransformer(nn.Module):
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    @torch.no_grad()
-    def fingerprint(self) -> list[float]:
-        """Eight logits on a fixed input (every third position masked): recorded at save
-        and checked at load, so a config edited after training (say ``n_heads``, which no
-        weight shape shows) is refused instead of giving wrong outputs."""
-        import copy
-
-        L, V = self.config.seq_len, self.config.vocab_size
-        x = torch.arange(L)[None] % V
-        x[:, ::3] = self.mask_id
-        # in float64, so that a change far below float32 noise (a random-init model's attention
-        # is near uniform, whatever its head count) still shows, and rounding never does
-        out = copy.deepcopy(self).double().eval()(x).logits[0, :8, 0]
-        return [float(v) for v in out]
-
     def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write ``model.safetensors`` + ``config.json`` (plus ``extra`` keys) to ``path``."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        tmp = path / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp))
-        tmp.replace(path / WEIGHTS_NAME)
-        meta = {"kind": "mdmi.MaskedTransformer", "config": asdict(self.config), **(extra or {}),
-                "fingerprint": self.fingerprint()}
-        (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+        """Write ``model.safetensors`` + ``config.json`` (plus the keys of ``extra``) to
+        ``path``; see :func:`mdmi.persist.save_module`."""
+        save_module(path, self, self.config, KIND, extra)
 
     @classmethod
     def load(cls, path: str | Path) -> "MaskedTransformer":
-        """Load a directory written by :meth:`save`; clear errors for missing or wrong files."""
-        path = Path(path)
-        cfg_file, w_file = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for f in (cfg_file, w_file):
-            if not f.is_file():
-                raise FileNotFoundError(f"model directory {path} has no {f.name}")
-        meta = read_json(cfg_file)
-        if meta.get("kind") != "mdmi.MaskedTransformer":
-            raise ValueError(f"{cfg_file} is not an mdmi.MaskedTransformer config (kind={meta.get('kind')!r})")
-        model = cls(MDMConfig.from_dict(meta["config"]))
-        state = read_safetensors(w_file)
-        own = model.state_dict()
-        bad = [k for k in own if k in state and state[k].shape != own[k].shape]
-        missing, unexpected = set(own) - set(state), set(state) - set(own)
-        if bad or missing or unexpected:
-            detail = [f"{k}: file {tuple(state[k].shape)} vs config {tuple(own[k].shape)}" for k in bad]
-            raise ValueError(
-                f"checkpoint {w_file} does not match its config: "
-                + "; ".join(detail + [f"missing {sorted(missing)}"] * bool(missing)
-                            + [f"unexpected {sorted(unexpected)}"] * bool(unexpected))
-            )
-        model.load_state_dict(state)
-        want = meta.get("fingerprint")
-        if want is not None and not torch.allclose(torch.tensor(model.fingerprint()), torch.tensor(want), rtol=1e-7, atol=1e-9):
-            raise ValueError(f"{cfg_file} no longer describes the weights in {w_file.name}: their outputs on a fixed "
-                             f"input differ from those recorded at save (was the config edited?)")
-        model.meta = meta
-        return model.eval()
+        """A directory written by :meth:`save` (``.meta``: its config.json); refused with the
+        reason when files are missing or do not match (:func:`mdmi.persist.load_module`)."""
+        return load_module(path, cls, MDMConfig, KIND, legacy=_matches_recorded_logits)
+
+
+@torch.no_grad()
+def _matches_recorded_logits(model: MaskedTransformer, recorded) -> bool:
+    """The check older checkpoints carry in place of a fingerprint hash: eight logits on a
+    fixed input (every third position masked) recorded at save. Computed in float64, so that
+    a change far below float32 noise (a random-init model's attention is near uniform,
+    whatever its head count) still shows, and rounding never does."""
+    import copy
+
+    L, V = model.config.seq_len, model.config.vocab_size
+    x = torch.arange(L)[None] % V
+    x[:, ::3] = model.mask_id
+    got = copy.deepcopy(model).double().eval()(x).logits[0, :8, 0]
+    try:
+        want = torch.as_tensor(recorded, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):  # not a list of numbers
+        return False
+    return want.shape == got.shape and torch.allclose(got, want, rtol=1e-7, atol=1e-9)
