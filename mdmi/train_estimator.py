@@ -42,6 +42,20 @@ class EstimatorTrainConfig:
             raise ValueError(f"epochs and batch_size must be positive, got {self.epochs}, {self.batch_size}")
 
 
+@dataclass
+class TrainEstimatorResult:
+    """What :func:`train_estimator` returns."""
+
+    history: list[dict]  # per epoch: epoch, train_loss, heldout_loss, heldout_mse_y, elapsed_s
+    best_heldout_loss: float  # of the weights written (inf when no epoch gave a finite loss: nothing written)
+    train_contexts: int
+    heldout_contexts: int
+    seconds: float  # wall time of the training loop
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 def split_contexts(n: int, frac: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(train indices, held-out indices), a seeded permutation of the contexts."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
@@ -100,9 +114,12 @@ class _Raw(torch.nn.Module):
 
 
 def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorTrainConfig, out: str | Path,
-                    rank: int = 0, world: int = 1, progress: bool = True, extra: dict | None = None) -> dict:
-    """Train an Estimator on ``labels`` (see mdmi.labels.load_labels); rank 0 writes the best
-    held-out weights to ``out``. Returns a summary with the per-epoch losses."""
+                    rank: int = 0, world: int = 1, progress: bool = True,
+                    extra: dict | None = None) -> "TrainEstimatorResult":
+    """Train an Estimator on ``labels`` (see mdmi.labels.load_labels); at the end rank 0 writes
+    the best held-out weights to ``out``, their config.json holding the training config, the
+    held-out contexts, the per-epoch history and the keys of ``extra`` (provenance). Returns
+    the per-epoch losses and a summary."""
     from tqdm import tqdm
 
     torch.manual_seed(tcfg.seed)
@@ -134,7 +151,7 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
                 totm += mse.item() * len(idx)
             return tot / len(ho), totm / len(ho)
 
-    history, best, bad, t0 = [], float("inf"), 0, time.time()
+    history, best, bad, best_state, t0 = [], float("inf"), 0, None, time.time()
     for epoch in range(tcfg.epochs):
         perm = tr[torch.randperm(len(tr), generator=g)]
         bar = tqdm(range(steps_per_epoch), desc=f"estimator epoch {epoch + 1}", disable=not progress or rank != 0,
@@ -157,20 +174,16 @@ def train_estimator(model, labels: dict, ecfg: EstimatorConfig, tcfg: EstimatorT
             print(json.dumps(history[-1]))
         if h_loss < best - 1e-6:
             best, bad = h_loss, 0
-            if rank == 0:
-                est.save(out, extra={"train": asdict(tcfg), "heldout": ho.tolist(), "history": history,
-                                     **(extra or {})})
+            best_state = {k: v.detach().clone() for k, v in est.state_dict().items()}
         else:
             bad += 1
             if bad >= tcfg.patience:
                 break
-    if rank == 0:  # record the full history beside the best weights
-        meta_file = Path(out) / "config.json"
-        meta = json.loads(meta_file.read_text())
-        meta["history"] = history
-        meta_file.write_text(json.dumps(meta, indent=2) + "\n")
-    return {"history": history, "best_heldout_loss": best, "train_contexts": len(tr), "heldout_contexts": len(ho),
-            "seconds": time.time() - t0}
+    if rank == 0 and best_state is not None:  # the best weights, with the full history, in one save
+        est.load_state_dict(best_state)
+        est.save(out, extra={"train": asdict(tcfg), "heldout": ho.tolist(), "history": history, **(extra or {})})
+    return TrainEstimatorResult(history=history, best_heldout_loss=best, train_contexts=len(tr),
+                                heldout_contexts=len(ho), seconds=time.time() - t0)
 
 
 def _pair_losses(y, tv_logit, t, idx, tv_weight):

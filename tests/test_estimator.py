@@ -89,10 +89,13 @@ def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
     ecfg = EstimatorConfig(d_hidden=32, width=16, rank=8)
     s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
                                                                   patience=15), tmp_path / "e", progress=False)
-    h = [r["heldout_loss"] for r in s["history"]]
+    h = [r["heldout_loss"] for r in s.history]
     assert min(h) < 0.7 * h[0]
     est = Estimator.load(tmp_path / "e")
     _, ho = split_contexts(48, 0.25, 0)
+    # one save: the best weights beside the whole history, the training config and the held-out split
+    assert est.meta["history"] == s.history and s.best_heldout_loss == pytest.approx(min(h), abs=1e-6)
+    assert est.meta["train"]["epochs"] == 15 and est.meta["heldout"] == ho.tolist() and s.heldout_contexts == len(ho)
     res = evaluate_estimator(est, model, labels, ho)
     assert res["overall"]["pairs"] > 0 and -1 <= res["overall"]["spearman"] <= 1
     assert "eps=0.01" in res["overall"]
@@ -102,7 +105,7 @@ def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
     ecfg = EstimatorConfig(d_hidden=32, width=16, rank=8, prob_features=True)
     s = train_estimator(model, labels, ecfg, EstimatorTrainConfig(epochs=15, batch_size=8, heldout_frac=0.25,
                                                                   patience=15), tmp_path / "f", progress=False)
-    h = [r["heldout_loss"] for r in s["history"]]
+    h = [r["heldout_loss"] for r in s.history]
     assert min(h) < 0.7 * h[0]
     est = Estimator.load(tmp_path / "f")
     assert est.config.prob_features and evaluate_estimator(est, model, labels, ho)["overall"]["pairs"] > 0

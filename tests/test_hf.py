@@ -181,7 +181,7 @@ def test_pipeline_end_to_end_on_tiny_esm(tmp_path):
     summary = train_estimator(mdmi.load(m), load_labels(labels), EstimatorConfig(d_hidden=32, width=16, rank=8),
                               EstimatorTrainConfig(epochs=25, batch_size=4, heldout_frac=0.25, patience=25, lr=1e-2),
                               tmp_path / "est_inproc", progress=False)
-    h = [r["heldout_loss"] for r in summary["history"]]
+    h = [r["heldout_loss"] for r in summary.history]
     assert min(h) < 0.8 * h[0]
     main(["eval-estimator", "--model", m, "--estimator", str(est), "--labels", str(labels), "--task", "protein",
           "--json", str(tmp_path / "ev.json")])

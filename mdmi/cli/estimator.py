@@ -34,9 +34,9 @@ def cmd_train_estimator(args):
              "label_spec": spec}  # what made the labels (the path above is this machine's; the spec travels)
     summary = train_estimator(model, labels, ecfg, tcfg, args.out, rank=rank, world=world, extra=extra)
     if rank == 0:
-        print(f"best held-out loss {summary['best_heldout_loss']:.4f} after {len(summary['history'])} epochs, "
-              f"{summary['train_contexts']} train / {summary['heldout_contexts']} held-out contexts, "
-              f"{summary['seconds']:.0f}s; saved {args.out}")
+        print(f"best held-out loss {summary.best_heldout_loss:.4f} after {len(summary.history)} epochs, "
+              f"{summary.train_contexts} train / {summary.heldout_contexts} held-out contexts, "
+              f"{summary.seconds:.0f}s; saved {args.out}")
     if world > 1:
         dist.destroy_process_group()
 
