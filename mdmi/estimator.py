@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -68,9 +69,17 @@ def prob_features(log_probs: torch.Tensor) -> torch.Tensor:
     return torch.stack([h, torch.log(h + 1e-8), top, torch.log((1 - top).clamp_min(0) + 1e-8)], -1)
 
 
+class EstimatorOutput(NamedTuple):
+    """The head's outputs, each (B, L, L) and zero off the masked pairs."""
+
+    mi: torch.Tensor  # nats, symmetric, >= 0
+    tv: torch.Tensor  # tv[b, j, i] = D[j->i], the DEMASK influence, in [0, 1]
+    y: torch.Tensor  # log1p(mi / scale), the space the head is trained in
+
+
 class Estimator(nn.Module):
     """``estimator(hidden (B, L, D), masked (B, L) bool[, log_probs (B, L, V)]) ->
-    {"mi": (B, L, L), "tv": (B, L, L)}``; ``estimator.predict(hidden, masked, "mi")`` returns
+    EstimatorOutput(mi, tv, y)``; ``estimator.predict(hidden, masked, "mi")`` returns
     one output alone. ``log_probs`` (the same pass's marginals) is needed when the config
     has ``prob_features``."""
 
@@ -87,12 +96,13 @@ class Estimator(nn.Module):
         self.feat = nn.Linear(N_PROB_FEATURES, cfg.width) if cfg.prob_features else None
         self.b = nn.Parameter(torch.zeros(()))
 
-    def forward(self, hidden: torch.Tensor, masked: torch.Tensor, log_probs: torch.Tensor | None = None) -> dict:
+    def forward(self, hidden: torch.Tensor, masked: torch.Tensor,
+                log_probs: torch.Tensor | None = None) -> EstimatorOutput:
         y, tv_logit = self.raw(hidden, masked, self.features_of(log_probs))
         pair = masked_pairs(masked)
         mi = self.config.scale * torch.expm1(y) * pair
         tv = torch.sigmoid(tv_logit) * pair
-        return {"mi": mi, "tv": tv, "y": y * pair}
+        return EstimatorOutput(mi=mi, tv=tv, y=y * pair)
 
     def features_of(self, log_probs):
         """The per-position features this head reads from ``log_probs`` (None if it reads

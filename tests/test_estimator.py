@@ -22,7 +22,7 @@ def test_outputs_shape_symmetry_sign_zeros():
     masked = torch.rand(3, 7) < 0.6
     masked[:, :2] = True
     out = est(h, masked)
-    mi, tv = out["mi"], out["tv"]
+    mi, tv = out.mi, out.tv
     assert mi.shape == tv.shape == (3, 7, 7)
     assert torch.allclose(mi, mi.transpose(1, 2)) and (mi >= 0).all() and ((tv >= 0) & (tv <= 1)).all()
     assert (mi.diagonal(dim1=1, dim2=2) == 0).all()
@@ -37,6 +37,13 @@ def test_outputs_shape_symmetry_sign_zeros():
     assert (p[~pair] == 0).all() and (p[pair] > 0).all()
     with pytest.raises(ValueError, match="kind"):
         est.predict(h, masked, "y")
+    # a head reached only through its forward: the pairwise source reads the one output it needs
+    from types import SimpleNamespace
+
+    from mdmi.selectors.pairwise import EstimatorPairwise
+
+    state = SimpleNamespace(hidden=h, masked=masked)
+    assert torch.equal(EstimatorPairwise(lambda h, m: est(h, m), "tv")(state)[0], tv.double())
 
 
 def test_save_load_round_trip(tmp_path):
@@ -44,7 +51,7 @@ def test_save_load_round_trip(tmp_path):
     est.save(tmp_path / "e")
     back = Estimator.load(tmp_path / "e")
     h, m = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
-    assert torch.equal(est(h, m)["mi"], back(h, m)["mi"])
+    assert torch.equal(est(h, m).mi, back(h, m).mi)
     cfg = json.loads((tmp_path / "e" / "config.json").read_text())
     cfg["config"]["rank"] = 3
     (tmp_path / "e" / "config.json").write_text(json.dumps(cfg))
@@ -63,9 +70,9 @@ def test_prob_features_path():
     est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4, prob_features=True))
     h, m = torch.randn(2, 6, 16), torch.rand(2, 6) < 0.7
     out = est(h, m, lp)
-    assert torch.allclose(out["mi"], out["mi"].transpose(1, 2)) and (out["mi"] >= 0).all()
-    assert torch.allclose(est.predict(h, m, "mi", log_probs=lp), out["mi"])
-    assert torch.allclose(est.predict(h, m, "mi", feats=f), out["mi"])
+    assert torch.allclose(out.mi, out.mi.transpose(1, 2)) and (out.mi >= 0).all()
+    assert torch.allclose(est.predict(h, m, "mi", log_probs=lp), out.mi)
+    assert torch.allclose(est.predict(h, m, "mi", feats=f), out.mi)
     with pytest.raises(ValueError, match="pass log_probs"):
         est(h, m)
 

@@ -45,8 +45,8 @@ class EstimatorPairwise:
         if hasattr(self.estimator, "predict"):  # an mdmi.Estimator: compute only this output
             return self.estimator.predict(state.hidden, state.masked, self.kind, log_probs=state.log_probs).double(), None
         out = self.estimator(state.hidden, state.masked)
-        if isinstance(out, dict):
-            out = out[self.kind]
+        if not torch.is_tensor(out):  # several outputs (an EstimatorOutput): the one this source reads
+            out = getattr(out, self.kind)
         return out.double(), None
 
     def __repr__(self):
