@@ -183,3 +183,14 @@ def describe(name: str) -> str:
     lines = [f"{name}: {cls.summary}", f"  source: {cls.source}", f"  needs: {need}"]
     lines += ["  " + k.describe() for k in knob_specs(name).values()] or ["  (no knobs)"]
     return "\n".join(lines)
+
+
+def markdown_table() -> str:
+    """The registry as a Markdown table (name, rule, needs, knobs with defaults, source), for
+    the README and the docs; generated, so it cannot drift from the code."""
+    rows = ["| selector | rule | needs | knobs (default) | source |", "|---|---|---|---|---|"]
+    for name, cls in SELECTORS.items():
+        knobs_ = ", ".join(f"`{k.name}={k.default!r}`" for k in cls.knobs) or "none"
+        need = "MI head or exact MI" if cls.needs == "pairwise" else "-"
+        rows.append(f"| `{name}` | {cls.summary} | {need} | {knobs_} | {cls.source} |")
+    return "\n".join(rows) + "\n"
