@@ -66,7 +66,7 @@ def main():
         t0 = time.perf_counter()
         pairs = selector_sets(model, x, build(name, params, model, est), max_sets=args.sets,
                               generator=torch.Generator().manual_seed(args.seed))
-        rep = subadditivity_report(model, pairs, samples=args.samples, seed=args.seed)
+        rep = subadditivity_report(model, pairs, samples=args.samples, seed=args.seed).as_dict()
         rep.update(selector=name, params=params, seconds=time.perf_counter() - t0)
         out.append(rep)
 

@@ -109,11 +109,11 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
         sel = build(name, params, model, estimator)
         r = sudoku.evaluate(model, puzzles, sel, batch_size=batch_size)
         row = {"selector": name, "params": params,
-               **{k: v for k, v in r.items() if k not in ("outputs", "solved", "nfe", "extra_passes")},
+               **{k: v for k, v in r.as_dict().items() if k not in ("outputs", "solved", "nfe", "extra_passes")},
                # per puzzle, for analyses by puzzle (benchmarks/sudoku_depth.py)
-               "solved_per_puzzle": "".join("1" if s else "0" for s in r["solved"]), "nfe_per_puzzle": r["nfe"]}
+               "solved_per_puzzle": "".join("1" if s else "0" for s in r.solved), "nfe_per_puzzle": r.nfe}
         if needs(name) == "exact":
-            row["oracle_extra_passes_per_puzzle"] = r["extra_passes"] / len(puzzles)
+            row["oracle_extra_passes_per_puzzle"] = r.extra_passes / len(puzzles)
         rows.append(row)
     return add_reduction(rows)
 

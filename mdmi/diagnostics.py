@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -114,7 +114,26 @@ def selector_sets(model, x: torch.Tensor, selector, max_sets: int = 50, min_size
     return [sets[i] for i in pick.tolist()]
 
 
-def subadditivity_report(model, pairs: list[tuple], samples: int = 256, seed: int = 0, z: float = 2.0) -> dict:
+@dataclass
+class SubadditivityReport:
+    """What :func:`subadditivity_report` measures (nats); :meth:`as_dict` is its JSON form."""
+
+    sets: int
+    subadditivity_failures: int  # sets whose TC exceeds the pairwise MI sum by more than z standard errors
+    failure_rate: float
+    eb_bound_violations: int  # sets whose TC exceeds the EB bound by more than z standard errors
+    mean_tc: float
+    mean_pairwise_mi_sum: float
+    mean_eb_bound: float
+    mean_set_size: float
+    rows: list[ParallelError]  # one per set
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def subadditivity_report(model, pairs: list[tuple], samples: int = 256, seed: int = 0,
+                         z: float = 2.0) -> SubadditivityReport:
     """Measure every (context, S); sub-additivity fails when TC exceeds the pairwise sum by
     more than ``z`` standard errors. Also how often TC exceeds the EB bound."""
     g = torch.Generator().manual_seed(seed)
@@ -123,8 +142,9 @@ def subadditivity_report(model, pairs: list[tuple], samples: int = 256, seed: in
     fails = [r for r in rows if r.tc - z * r.tc_stderr > r.pairwise_mi_sum]
     eb_fails = [r for r in rows if r.tc - z * r.tc_stderr > r.eb_bound]
     n = max(1, len(rows))
-    return {"sets": len(rows), "subadditivity_failures": len(fails), "failure_rate": len(fails) / n,
-            "eb_bound_violations": len(eb_fails),
-            "mean_tc": sum(r.tc for r in rows) / n, "mean_pairwise_mi_sum": sum(r.pairwise_mi_sum for r in rows) / n,
-            "mean_eb_bound": sum(r.eb_bound for r in rows) / n,
-            "mean_set_size": sum(len(S) for _, S in pairs) / n, "rows": [r.__dict__ for r in rows]}
+    return SubadditivityReport(
+        sets=len(rows), subadditivity_failures=len(fails), failure_rate=len(fails) / n,
+        eb_bound_violations=len(eb_fails),
+        mean_tc=sum(r.tc for r in rows) / n, mean_pairwise_mi_sum=sum(r.pairwise_mi_sum for r in rows) / n,
+        mean_eb_bound=sum(r.eb_bound for r in rows) / n,
+        mean_set_size=sum(len(S) for _, S in pairs) / n, rows=rows)

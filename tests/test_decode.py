@@ -71,5 +71,9 @@ def test_bad_arguments(tiny_sudoku_model):
 def test_evaluate_counts(tiny_sudoku_model):
     ps = sudoku.generate(3, 70, seed=0)
     res = sudoku.evaluate(tiny_sudoku_model, ps, make_selector("sequential"))
-    assert res["n"] == 3 and res["mean_nfe"] == 11
-    assert 0 <= res["solve_rate"] <= 1 and 0 <= res["cell_accuracy"] <= 1
+    assert res.n == 3 and res.mean_nfe == 11
+    assert 0 <= res.solve_rate <= 1 and 0 <= res.cell_accuracy <= 1
+    # the JSON rows' keys, in their order
+    assert list(res.as_dict()) == ["solve_rate", "solve_rate_ci95", "mean_nfe", "cell_accuracy", "non_unique", "n",
+                                   "seconds", "puzzles_per_s", "mean_blanks", "outputs", "solved", "nfe",
+                                   "extra_passes"]

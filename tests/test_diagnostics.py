@@ -73,12 +73,16 @@ def test_report_on_selector_sets():
     pairs = selector_sets(m, x, make_selector("topk", k=3))
     assert len(pairs) == 4 and all(len(S) == 3 for _, S in pairs)
     rep = subadditivity_report(m, pairs)
-    assert rep["sets"] == 4 and 0 <= rep["failure_rate"] <= 1 and rep["mean_tc"] >= 0
+    assert rep.sets == 4 and 0 <= rep.failure_rate <= 1 and rep.mean_tc >= 0
+    d = rep.as_dict()  # the JSON form: keys in their order, rows as plain dicts
+    assert list(d) == ["sets", "subadditivity_failures", "failure_rate", "eb_bound_violations", "mean_tc",
+                       "mean_pairwise_mi_sum", "mean_eb_bound", "mean_set_size", "rows"]
+    assert d["rows"][0] == rep.rows[0].__dict__ and list(d["rows"][0]) == list(rep.rows[0].__dict__)
     # the report's batched exact_mi gives each set the same pairwise sum as one context at a time
-    for (x1, S), row in zip(pairs, rep["rows"]):
+    for (x1, S), row in zip(pairs, rep.rows):
         alone = parallel_error(m, x1, S, samples=8)
-        assert row["pairwise_mi_sum"] == pytest.approx(alone.pairwise_mi_sum, abs=1e-9)
+        assert row.pairwise_mi_sum == pytest.approx(alone.pairwise_mi_sum, abs=1e-9)
         # entropies come from a float32 pass, batched here and alone there: equal to rounding
-        assert row["eb_bound"] == pytest.approx(alone.eb_bound, abs=1e-6)
+        assert row.eb_bound == pytest.approx(alone.eb_bound, abs=1e-6)
     sample = selector_sets(m, x, make_selector("topk", k=3), max_sets=2, generator=torch.Generator().manual_seed(0))
     assert len(sample) == 2 and all(any(torch.equal(a, b) and s == t for b, t in pairs) for a, s in sample)

@@ -21,10 +21,10 @@ def cmd_solve(args):
     selector = selector_from_args(args, model)
     res = sudoku.evaluate(model, [p], selector, temperature=args.temperature,
                           generator=torch.Generator().manual_seed(args.seed))
-    out = res["outputs"][0]
+    out = res.outputs[0]
     print(sudoku.pretty(out))
-    print(f"valid: {res['solved'][0]}   NFE: {res['mean_nfe']:.0f}{_extra(args, res, 1)}   "
-          f"blanks: {p.puzzle.count('0')}" + ("   (several solutions: scored by validity)" if res["non_unique"] else ""))
+    print(f"valid: {res.solved[0]}   NFE: {res.mean_nfe:.0f}{_extra(args, res, 1)}   "
+          f"blanks: {p.puzzle.count('0')}" + ("   (several solutions: scored by validity)" if res.non_unique else ""))
 
 
 def _extra(args, res, n) -> str:
@@ -33,8 +33,8 @@ def _extra(args, res, n) -> str:
 
     if needs(args.selector) != "exact":
         return ""
-    extra = res["extra_passes"] / n
-    return f" (+ {extra:.1f} exact-MI passes per puzzle = {res['mean_nfe'] + extra:.1f} in all)"
+    extra = res.extra_passes / n
+    return f" (+ {extra:.1f} exact-MI passes per puzzle = {res.mean_nfe + extra:.1f} in all)"
 
 
 def cmd_eval_sudoku(args):
@@ -51,23 +51,23 @@ def cmd_eval_sudoku(args):
     res = sudoku.evaluate(model, puzzles, selector, batch_size=args.batch_size,
                           temperature=args.temperature, generator=torch.Generator().manual_seed(args.seed),
                           progress=True)
-    lo, hi = res["solve_rate_ci95"]
-    n, nu = res["n"], res["non_unique"]
-    print(f"puzzles: {n} (mean blanks {res['mean_blanks']:.1f})  selector: {args.selector} {args.param or ''}")
-    print(f"solve rate: {100 * res['solve_rate']:.1f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})"
+    lo, hi = res.solve_rate_ci95
+    n, nu = res.n, res.non_unique
+    print(f"puzzles: {n} (mean blanks {res.mean_blanks:.1f})  selector: {args.selector} {args.param or ''}")
+    print(f"solve rate: {100 * res.solve_rate:.1f}%  (95% CI {100 * lo:.1f}-{100 * hi:.1f})"
           + (f"  ({nu} puzzles have several solutions: any valid grid counts)" if nu else ""))
-    acc = "n/a (no puzzle has a unique solution)" if res["cell_accuracy"] is None else \
-        f"{100 * res['cell_accuracy']:.2f}%" + (f" (over the {n - nu} unique puzzles)" if nu else "")
-    print(f"cell accuracy: {acc}   mean NFE: {res['mean_nfe']:.2f}{_extra(args, res, n)}")
-    print(f"time: {res['seconds']:.1f}s  ({res['puzzles_per_s']:.1f} puzzles/s)")
+    acc = "n/a (no puzzle has a unique solution)" if res.cell_accuracy is None else \
+        f"{100 * res.cell_accuracy:.2f}%" + (f" (over the {n - nu} unique puzzles)" if nu else "")
+    print(f"cell accuracy: {acc}   mean NFE: {res.mean_nfe:.2f}{_extra(args, res, n)}")
+    print(f"time: {res.seconds:.1f}s  ({res.puzzles_per_s:.1f} puzzles/s)")
     if args.json:
-        row = {k: v for k, v in res.items() if k not in ("outputs", "solved", "extra_passes")}
+        row = {k: v for k, v in res.as_dict().items() if k not in ("outputs", "solved", "extra_passes")}
         row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
                    model=default_model(args.model), temperature=args.temperature, seed=args.seed, limit=args.limit,
                    batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance(args))
         if needs(args.selector) == "exact":
-            row["oracle_extra_passes_per_puzzle"] = res["extra_passes"] / n
-            row["mean_nfe_with_oracle_passes"] = res["mean_nfe"] + res["extra_passes"] / n
+            row["oracle_extra_passes_per_puzzle"] = res.extra_passes / n
+            row["mean_nfe_with_oracle_passes"] = res.mean_nfe + res.extra_passes / n
         Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
 
 

@@ -8,7 +8,7 @@ characters, ``1``-``9`` for givens and ``0`` or ``.`` for blanks, read row by ro
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -321,17 +321,32 @@ def augment(tokens: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 # ---------------------------------------------------------------- solving with a model
 
 
-def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temperature: float = 0.0,
-             generator: torch.Generator | None = None, progress: bool = False) -> dict:
-    """Solve ``puzzles`` with ``model`` and ``selector`` through :func:`mdmi.decode`.
+@dataclass
+class SudokuEval:
+    """What :func:`evaluate` measures; :meth:`as_dict` is the JSON row (fields in this order)."""
 
-    Returns solve_rate (valid grid consistent with the givens) with its 95% Wilson
-    interval, mean_nfe (model passes per puzzle), cell_accuracy (blank cells equal to the
-    unique solution, over puzzles that have one; None if none has), non_unique (puzzles
-    with several solutions: scored by validity only), n, seconds,
-    puzzles_per_s, extra_passes (exact-MI passes of an oracle selector, in all; 0 else), and per
-    puzzle the output strings, whether solved, and the NFE.
-    """
+    solve_rate: float  # valid grid consistent with the givens
+    solve_rate_ci95: list  # [lo, hi], the 95% Wilson interval
+    mean_nfe: float  # model passes per puzzle
+    cell_accuracy: float | None  # blank cells equal to the unique solution, over puzzles that have one; None if none has
+    non_unique: int  # puzzles with several solutions: scored by validity only
+    n: int
+    seconds: float
+    puzzles_per_s: float
+    mean_blanks: float
+    outputs: list  # per puzzle: the output grid as a string
+    solved: list  # per puzzle: bool
+    nfe: list  # per puzzle: model passes
+    extra_passes: int  # exact-MI passes of an oracle selector, in all; 0 else
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temperature: float = 0.0,
+             generator: torch.Generator | None = None, progress: bool = False) -> SudokuEval:
+    """Solve ``puzzles`` with ``model`` and ``selector`` through :func:`mdmi.decode`: solve
+    rate, NFE and cell accuracy, overall and per puzzle (see :class:`SudokuEval`)."""
     import time
 
     from ..decode import decode
@@ -366,12 +381,12 @@ def evaluate(model, puzzles: list[Puzzle], selector, batch_size: int = 256, temp
                     right += a == b
     k, n = sum(solved), len(puzzles)
     lo, hi = wilson(k, n)
-    return {
-        "solve_rate": k / n, "solve_rate_ci95": [lo, hi], "mean_nfe": sum(nfes) / n,
-        "cell_accuracy": right / scored if scored else None, "non_unique": solutions.count(None),
-        "n": n, "seconds": seconds, "puzzles_per_s": n / seconds, "mean_blanks": blanks / n,
-        "outputs": outs, "solved": solved, "nfe": nfes, "extra_passes": extra,
-    }
+    return SudokuEval(
+        solve_rate=k / n, solve_rate_ci95=[lo, hi], mean_nfe=sum(nfes) / n,
+        cell_accuracy=right / scored if scored else None, non_unique=solutions.count(None),
+        n=n, seconds=seconds, puzzles_per_s=n / seconds, mean_blanks=blanks / n,
+        outputs=outs, solved=solved, nfe=nfes, extra_passes=extra,
+    )
 
 
 def reference_solutions(puzzles: list[Puzzle]) -> list[str | None]:
