@@ -13,6 +13,19 @@ import importlib
 COMMANDS = ("train", "nll", "estimator", "mi", "bench", "generate", "sudoku", "label", "data", "selectors", "text")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """One default per option, only where there is one: nothing for required options,
+    ``None`` defaults, flags, or help that already says its default; examples kept as written."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        d = action.default
+        if (action.required or d is None or d is argparse.SUPPRESS or d is False or "default" in h
+                or action.option_strings == [] or isinstance(action, argparse._StoreTrueAction)):
+            return h
+        return f"{h} (default: {action.default})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mdmi", description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cpu", help="where the model (and its MI head) runs: cpu, cuda, cuda:1")
@@ -22,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         importlib.import_module(f".{name}", __name__).add_parsers(sub)
     for q in walk(p):
-        q.formatter_class = argparse.ArgumentDefaultsHelpFormatter  # every option shows its default
+        q.formatter_class = HelpFormatter  # every option shows its one default
     return p
 
 

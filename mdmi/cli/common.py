@@ -209,6 +209,13 @@ def split_selector_spec(args) -> None:
     args.param = list(args.param or []) + [f"{k}={v}" for k, v in jobs[0][1].items()]
 
 
+def require_model(p, help: str) -> None:
+    """Make ``--model`` (from :func:`add_decode_args`) required, with its own help."""
+    for a in p._actions:
+        if a.dest == "model":
+            a.required, a.help = True, help
+
+
 def add_decode_args(p):
     p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
     from ..selectors import NAMES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_decode_args, check_positive, load, selector_from_args
+from .common import add_decode_args, check_positive, load, require_model, selector_from_args
 
 
 def cmd_generate_protein(args):
@@ -86,9 +86,7 @@ def add_parsers(sub) -> None:
     gpr.add_argument("--out", required=True, help="FASTA file to write")
     gpr.add_argument("--batch-size", type=int, default=32, help="sequences decoded together")
     add_decode_args(gpr)
-    for a in gpr._actions:
-        if a.dest == "model":  # no shipped protein model to default to
-            a.required, a.help = True, "protein masked LM: antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>"
+    require_model(gpr, "protein masked LM: antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>")
     gpr.set_defaults(func=cmd_generate_protein, temperature=1.0)
 
     gtx = gsub.add_parser("text", help="answer prompts with a diffusion LLM: prompt, blocks, EOS, padded batches",
@@ -102,7 +100,5 @@ def add_parsers(sub) -> None:
     gtx.add_argument("--batch-size", type=int, default=64, help="prompts decoded together (left-padded)")
     gtx.add_argument("--json", help="write the answers and their NFE here")
     add_decode_args(gtx)
-    for a in gtx._actions:
-        if a.dest == "model":
-            a.required, a.help = True, "a text dLLM: an mdmi text checkpoint or hf:<id or dir>"
+    require_model(gtx, "a text dLLM: an mdmi text checkpoint or hf:<id or dir>")
     gtx.set_defaults(func=cmd_generate_text)

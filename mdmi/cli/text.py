@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_decode_args, check_positive, load, provenance, selector_from_args
+from .common import add_decode_args, check_positive, load, provenance, require_model, selector_from_args
 
 
 def cmd_generate_text(args):
@@ -76,7 +76,5 @@ def add_eval_parser(esub) -> None:
     et.add_argument("--batch-size", type=int, default=256, help="prompts decoded together")
     et.add_argument("--json", help="write the metrics and answers here")
     add_decode_args(et)
-    for a in et._actions:
-        if a.dest == "model":
-            a.required, a.help = True, "a text dLLM checkpoint ('mdmi train text')"
+    require_model(et, "a text dLLM checkpoint ('mdmi train text')")
     et.set_defaults(func=cmd_eval_text)
