@@ -10,7 +10,7 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "sudoku"
+DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent / "checkpoints" / "sudoku"
 
 
 def provenance(args=None) -> dict:
