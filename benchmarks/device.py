@@ -31,12 +31,9 @@ from mdmi.tasks import sudoku
 
 def shipped(name: str) -> Path:
     """A shipped checkpoint directory, wherever the package is installed."""
-    try:
-        from mdmi.resources import checkpoint_dir  # the installed-package lookup, when present
+    from mdmi.resources import checkpoint_dir
 
-        return Path(checkpoint_dir(name))
-    except ImportError:
-        return Path(__file__).resolve().parent.parent / "checkpoints" / name
+    return checkpoint_dir(name)
 
 
 def sync(device: torch.device) -> None:

@@ -6,7 +6,7 @@ grids, or for a pretrained antibody LM real test sequences (AbNatiV's test split
 their residues masked. Prints a line, writes JSON.
 
     python benchmarks/estimator.py --batch-size 256
-    python benchmarks/estimator.py --model sapiens:vh --estimator checkpoints/sapiens_vh/estimator \
+    python benchmarks/estimator.py --model sapiens:vh --estimator mdmi/checkpoints/sapiens_vh/estimator \
         --batch-size 64 --json benchmarks/results/estimator_cost_sapiens_vh.json
 """
 
@@ -24,6 +24,7 @@ from mdmi.estimator import Estimator, EstimatorConfig
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.labels import random_mask_contexts
 from mdmi.models.antibody import PRETRAINED
+from mdmi.resources import checkpoint_dir
 from mdmi.tasks import clean_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,8 @@ def timed_rounds(fns, repeats):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
-    ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
+    ap.add_argument("--model", default=str(checkpoint_dir("sudoku")))
+    ap.add_argument("--estimator", default=str(checkpoint_dir("sudoku/estimator")))
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=50, help="timed rounds (each: one model pass, the MI output, MI and influence); a ~10 ms head needs ~50 to be steady")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))

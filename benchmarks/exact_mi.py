@@ -25,6 +25,7 @@ import mdmi
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.labels import LabelConfig, decoding_contexts, random_mask_contexts
 from mdmi.mi import DEFAULT_DELTA, PROBE_BATCH, entropy_of_probs, exact_mi, masked_pairs, truncation_bound
+from mdmi.resources import checkpoint_dir
 from mdmi.tasks import clean_sampler
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def naive_mi(model, x: torch.Tensor) -> SimpleNamespace:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
+    ap.add_argument("--model", default=str(checkpoint_dir("sudoku")))
     ap.add_argument("--contexts", type=int, default=64)
     ap.add_argument("--naive-contexts", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=PROBE_BATCH)

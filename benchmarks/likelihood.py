@@ -18,6 +18,7 @@ import torch
 
 import mdmi
 from mdmi.likelihood import log_ratio, nll
+from mdmi.resources import checkpoint_dir
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +55,7 @@ def r_squared(est: torch.Tensor, exact: torch.Tensor) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "hmm"))
+    ap.add_argument("--model", default=str(checkpoint_dir("hmm")))
     ap.add_argument("--sequences", type=int, default=100, help="sequences for the variance figures")
     ap.add_argument("--samples", type=int, default=256, help="samples per sequence for the variance figures")
     ap.add_argument("--r2-sequences", type=int, default=500)

@@ -43,6 +43,7 @@ from mdmi.decode import decode, replay
 from mdmi.estimator import Estimator
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.mi import exact_mi
+from mdmi.resources import checkpoint_dir
 from mdmi.selectors.base import StepState
 from mdmi.stats import auc
 from mdmi.tasks import sudoku
@@ -93,8 +94,8 @@ def mean(rows: list[dict], key: str) -> float:
 @torch.no_grad()
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
-    ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
+    ap.add_argument("--model", default=str(checkpoint_dir("sudoku")))
+    ap.add_argument("--estimator", default=str(checkpoint_dir("sudoku/estimator")))
     ap.add_argument("--puzzles", default=str(ROOT / "data" / "valid_minimal.txt"))
     ap.add_argument("--limit", type=int, default=100, help="first N puzzles")
     ap.add_argument("--drivers", default="mi_budget:gamma=0.5,factor:f=0.5", help="selectors whose states are visited")

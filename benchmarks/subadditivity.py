@@ -11,7 +11,7 @@ fails on a set when TC exceeds the pairwise sum by more than 2 standard errors.
 A pretrained antibody LM (``--model sapiens:vh``) decodes real test sequences of AbNatiV's
 test split instead, with their CDR3 masked or (``--task denovo``) every residue masked:
 
-    python benchmarks/subadditivity.py --model sapiens:vh --estimator checkpoints/sapiens_vh/estimator \
+    python benchmarks/subadditivity.py --model sapiens:vh --estimator mdmi/checkpoints/sapiens_vh/estimator \
         --task cdr3 --selectors mi_budget:gamma=3/10,factor:f=1/4 --json benchmarks/results/subadditivity_sapiens_vh.json
 """
 
@@ -30,6 +30,7 @@ from mdmi.bench import build, settings
 from mdmi.diagnostics import selector_sets, subadditivity_report
 from mdmi.estimator import Estimator
 from mdmi.models.antibody import PRETRAINED
+from mdmi.resources import checkpoint_dir
 from mdmi.tasks import sudoku
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +40,8 @@ DEFAULT = ("mi_budget:gamma=0.01/0.3,entropy_bound:gamma=0.01/0.3,threshold:tau=
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "checkpoints" / "sudoku"))
-    ap.add_argument("--estimator", default=str(ROOT / "checkpoints" / "sudoku" / "estimator"))
+    ap.add_argument("--model", default=str(checkpoint_dir("sudoku")))
+    ap.add_argument("--estimator", default=str(checkpoint_dir("sudoku/estimator")))
     ap.add_argument("--puzzles", default=str(ROOT / "data" / "test_minimal.txt"))
     ap.add_argument("--n-puzzles", type=int, default=16, help="puzzles (or sequences) decoded per setting")
     ap.add_argument("--task", default="cdr3", choices=["cdr3", "cdrs", "denovo"], help="antibody models only")
