@@ -206,8 +206,10 @@ SHIPPED = {
 
 
 def shipped_dir(name: str) -> Path:
-    """Where a shipped checkpoint lies: inside the package or at the repository root."""
-    places = [REPO / "mdmi" / "checkpoints" / name, REPO / "checkpoints" / name]
+    """Where a shipped checkpoint lies: inside the package (wherever it is installed) or at
+    the repository root."""
+    places = [Path(mdmi.__file__).parent / "checkpoints" / name, REPO / "mdmi" / "checkpoints" / name,
+              REPO / "checkpoints" / name]
     for p in places:
         if (p / "config.json").is_file():
             return p

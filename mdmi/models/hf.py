@@ -88,7 +88,8 @@ class HFMaskedLM:
         self.device = device
         self.pad_id = tokenizer.pad_token_id
         eos = getattr(tokenizer, "eos_token_id", None)
-        self.answer_eos = int(eos) if allow_eos and eos is not None else None  # the one special a masked position may take
+        # the one special a masked position may take (text answers end with it)
+        self.answer_eos = int(eos) if allow_eos and eos is not None else None
         self.vocab_size = int(model.config.vocab_size)
         self.convention = convention or CONVENTIONS.get(getattr(model.config, "model_type", ""), PLAIN)
         specials = set(tokenizer.all_special_ids) - {self.mask_id}
@@ -108,8 +109,8 @@ class HFMaskedLM:
             allowed = PRESETS[allowed]
         mask = torch.zeros(self.vocab_size, dtype=torch.bool)
         if allowed is None:
-            mask[: len(self.tokenizer)] = True  # every real token of the tokenizer ...
-            mask[torch.tensor(sorted(i for i in specials if i < self.vocab_size), dtype=torch.long)] = False  # ... no special ...
+            mask[: len(self.tokenizer)] = True  # every real token of the tokenizer, but no special ...
+            mask[torch.tensor(sorted(i for i in specials if i < self.vocab_size), dtype=torch.long)] = False
             if self.answer_eos is not None:
                 mask[self.answer_eos] = True  # ... except the EOS that ends a text answer
             if 0 <= self.mask_id < self.vocab_size:
@@ -204,7 +205,8 @@ class HFMaskedLM:
         if attention_mask is not None and attention_mask.shape != x.shape:
             raise ValueError(f"attention_mask must be (B, L) = {tuple(x.shape)}, got {tuple(attention_mask.shape)}")
         ids = x.to(self.device)
-        out = self.model(input_ids=ids, output_hidden_states=True, **self._mask_kwargs(self._padding(ids, attention_mask)))
+        padding = self._mask_kwargs(self._padding(ids, attention_mask))
+        out = self.model(input_ids=ids, output_hidden_states=True, **padding)
         logits = out.logits  # (B, L, V)
         if self.convention.shift_logits:
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
