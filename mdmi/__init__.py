@@ -2,7 +2,8 @@
 
 Public API:
     ModelOutput, MaskedModel   the model interface (see mdmi.interface)
-    load(path)                 a saved model directory -> model
+    load(spec)                 a shipped name, hf:<id> or a model directory -> model
+    load_estimator(spec)       a model's shipped MI head, or a head directory
     decode(model, x, selector) the one decoding loop
     make_selector, SELECTORS   the selector registry
 """
@@ -12,47 +13,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from .decode import DecodeResult, decode
-from .files import read_json
 from .interface import MaskedModel, ModelOutput
 from .selectors import SELECTORS, make_selector
 
 __version__ = "0.1.0"
 
 
-def load(path: str | Path, **hf_kwargs):
-    """Load a model directory (``model.safetensors`` + ``config.json``).
+def load(spec: str | Path, **kwargs):
+    """The model ``spec`` names: a shipped name (``"sudoku"``, ``"hmm"``, ``"antiberty"``,
+    ``"sapiens:vh"``, ``"sapiens:vl"``), ``"hf:<hub id or directory>"``, or a model directory
+    (an mdmi checkpoint, or a Hugging Face one). ``kwargs``: device, and for Hugging Face
+    models allowed, dtype, trust_remote_code. See :func:`mdmi.resolve.resolve`, which also
+    returns the model's provenance string, task and MI head.
 
-    The ``kind`` recorded in config.json picks the class. ``"antiberty"``, ``"sapiens:vh"``
-    and ``"sapiens:vl"`` load pretrained antibody LMs from their pip packages
-    (:mod:`mdmi.models.antibody`); ``"hf:<hub id or directory>"``
-    (or a directory holding a Hugging Face config) loads a masked LM through
-    :class:`mdmi.models.hf.HFMaskedLM` (``hf_kwargs``: allowed, device, dtype,
-    trust_remote_code). Raises FileNotFoundError or ValueError with the reason when the
-    directory is not a usable checkpoint.
-    """
-    from .models.antibody import PRETRAINED
+    Raises ImportError (one line: what to install) when an optional dependency is missing,
+    before anything loads; FileNotFoundError or ValueError with the reason when the spec
+    is not a usable model."""
+    from .resolve import resolve
 
-    if str(path) in PRETRAINED:
-        return PRETRAINED[str(path)](**hf_kwargs)
-    if str(path).startswith("hf:"):
-        from .models.hf import HFMaskedLM
-
-        return HFMaskedLM.from_pretrained(str(path)[3:], **hf_kwargs)
-    path = Path(path)
-    cfg = path / "config.json"
-    if not cfg.is_file():
-        raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
-    meta = read_json(cfg)
-    kind = meta.get("kind")
-    if kind is None and "model_type" in meta:
-        from .models.hf import HFMaskedLM
-
-        return HFMaskedLM.from_pretrained(str(path), **hf_kwargs)
-    if kind == "mdmi.MaskedTransformer":
-        from .models.transformer import MaskedTransformer
-
-        return MaskedTransformer.load(path)
-    raise ValueError(f"{cfg}: unknown model kind {kind!r}")
+    return resolve(spec, **kwargs).model
 
 
-__all__ = ["ModelOutput", "MaskedModel", "DecodeResult", "decode", "load", "make_selector", "SELECTORS"]
+def load_estimator(spec: str | Path, device=None):
+    """An MI head: a model's shipped head by name (``load_estimator("sapiens:vh")``), a head
+    directory, or the ``estimator/`` of a model directory."""
+    from .resolve import load_estimator as _load_estimator
+
+    return _load_estimator(spec, device=device)
+
+
+__all__ = ["ModelOutput", "MaskedModel", "DecodeResult", "decode", "load", "load_estimator", "make_selector", "SELECTORS"]

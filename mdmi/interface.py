@@ -10,7 +10,8 @@ A *model* is any object with
 
 Optionally ``allowed: BoolTensor (vocab_size,)`` restricts the tokens a position may take
 (Sudoku: all nine digits; proteins: the 20 amino acids of a larger vocabulary), and
-``fixed: BoolTensor (B, L)`` -> see :func:`observed_fixed`; neither is required.
+``fixed: BoolTensor (B, L)`` -> see :func:`observed_fixed`; neither is required. A model
+that reads residue strings is a :class:`ProteinModel`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ class MaskedModel(Protocol):
     vocab_size: int
 
     def __call__(self, x: torch.Tensor) -> ModelOutput: ...
+
+
+@runtime_checkable
+class ProteinModel(MaskedModel, Protocol):
+    """A masked LM over residue strings, one residue per token (the antibody LMs, ESM-2:
+    :class:`mdmi.models.hf.HFMaskedLM`). Commands that read FASTA test for this, never for
+    a model kind. The residues of row ``b`` of ``encode(seqs)`` sit, in order, at the
+    positions :func:`scorable` keeps (start, end and padding tokens are ``fixed``)."""
+
+    max_residues: int | None  # the longest sequence it takes, in residues (its token limit less start/end); None: any
+
+    def encode(self, seqs: list[str]) -> torch.Tensor: ...  # (B, L) ids framed by start/end tokens, right-padded
+
+    def decode_tokens(self, x: torch.Tensor) -> list[str]: ...  # (B, L) ids -> residue strings, specials dropped
+
+    def fixed(self, x: torch.Tensor) -> torch.Tensor: ...  # (B, L) bool: start, end and padding tokens
 
 
 def model_device(model) -> torch.device | None:

@@ -257,9 +257,9 @@ def test_missing_packages_name_the_pip_line(monkeypatch):
     from mdmi.models import antibody as ab
 
     monkeypatch.setattr(ab.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(FileNotFoundError, match=r"pip install --no-deps sapiens==1\.0\.5"):
+    with pytest.raises(ImportError, match=r"pip install --no-deps sapiens==1\.0\.5"):  # at load, before any work
         mdmi.load("sapiens:vh")
-    with pytest.raises(FileNotFoundError, match=r"pip install antiberty==0\.1\.3"):
+    with pytest.raises(ImportError, match=r"pip install antiberty==0\.1\.3"):
         mdmi.load("antiberty")
     with pytest.raises(ValueError, match="chain"):
         ab.load_sapiens("vhh")

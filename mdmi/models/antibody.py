@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
+from ..extras import EXTRAS
 from .hf import HFMaskedLM, _require_transformers
 
-INSTALL = {"antiberty": "pip install antiberty==0.1.3",
-           "sapiens": "pip install --no-deps sapiens==1.0.5"}
+INSTALL = {name: EXTRAS[name].install for name in ("antiberty", "sapiens")}
 SAPIENS_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # fairseq Dictionary ids 0-3; <mask> comes last
 
 

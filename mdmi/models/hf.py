@@ -220,10 +220,8 @@ class HFMaskedLM:
         """Sequences (one character per token, e.g. proteins) -> (B, L) ids framed by the
         tokenizer's start (cls/bos) and end (eos/sep) tokens, right-padded with the pad id.
         A character the vocabulary does not hold raises ValueError."""
-        t = self.tokenizer
-        start = t.cls_token_id if t.cls_token_id is not None else t.bos_token_id
-        end = t.eos_token_id if t.eos_token_id is not None else t.sep_token_id
-        vocab = t.get_vocab()
+        start, end = self._frame()
+        vocab = self.tokenizer.get_vocab()
         rows = []
         for n, s in enumerate(seqs):
             unknown = sorted({c for c in s if c not in vocab})
@@ -235,6 +233,22 @@ class HFMaskedLM:
             raise ValueError(f"a sequence needs {L} tokens with specials; the model's limit is {self.max_length}")
         pad = self.pad_id if self.pad_id is not None else self.mask_id
         return torch.tensor([r + [pad] * (L - len(r)) for r in rows], dtype=torch.long)
+
+    def _frame(self) -> tuple[int | None, int | None]:
+        """The ids :meth:`encode` puts before (cls, else bos) and after (eos, else sep) a sequence."""
+        t = self.tokenizer
+        start = t.cls_token_id if t.cls_token_id is not None else t.bos_token_id
+        end = t.eos_token_id if t.eos_token_id is not None else t.sep_token_id
+        return start, end
+
+    @property
+    def max_residues(self) -> int | None:
+        """The longest sequence :meth:`encode` takes, in residues: ``max_length`` less the
+        start and end tokens (None: no limit)."""
+        if not self.max_length:
+            return None
+        start, end = self._frame()
+        return self.max_length - (start is not None) - (end is not None)
 
     def decode_tokens(self, x: torch.Tensor) -> list[str]:
         """(B, L) ids -> strings, special tokens dropped, masks shown as '#'."""

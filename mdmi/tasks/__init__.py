@@ -26,7 +26,7 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
             raise ValueError("task 'antibody' needs model= (an HF adapter such as mdmi.load('sapiens:vh'))")
         from .antibody import antibody_sampler, load_antibodies, read_antibody_fasta
 
-        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
+        limit = _protein(model, task).max_residues
         if fasta is not None:
             records = read_antibody_fasta(fasta, max_length=limit)
         else:
@@ -34,19 +34,18 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
                        if limit is None or len(r.sequence) <= limit]
         return antibody_sampler(model, records)
     if task == "hmm":
-        meta = getattr(model, "meta", None) or {}
-        if meta.get("task") != "hmm":
+        hmm = (getattr(model, "meta", None) or {}).get("hmm")
+        if hmm is None:
             raise ValueError("task 'hmm' needs model= trained with 'mdmi train hmm' (its config names the HMM)")
         from .hmm import HMM, HMMConfig
 
-        return HMM(HMMConfig(**meta["hmm"])).sample
+        return HMM(HMMConfig(**hmm)).sample
     if task == "protein":
         if fasta is None or model is None:
             raise ValueError("task 'protein' needs fasta= (a FASTA file) and model= (an HF adapter)")
         from .protein import read_fasta
 
-        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
-        seqs = [s for _, s in read_fasta(fasta, max_length=limit)]
+        seqs = [s for _, s in read_fasta(fasta, max_length=_protein(model, task).max_residues)]
         pool = model.encode(seqs)
 
         def sample_protein(n, g):
@@ -63,3 +62,13 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
 
         return sample
     raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+
+
+def _protein(model, task: str):
+    """``model`` when it reads residue strings, else ValueError naming ``task``."""
+    from ..interface import ProteinModel
+
+    if not isinstance(model, ProteinModel):
+        raise ValueError(f"task {task!r} needs model= a protein masked LM (mdmi.interface.ProteinModel), "
+                         f"got {type(model).__name__}")
+    return model
