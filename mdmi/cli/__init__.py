@@ -60,13 +60,32 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = ["mdmi"] + [shlex.quote(a) for a in argv]  # recorded in every result file (provenance)
-    from .common import split_selector_spec
+    from ..extras import MissingExtra
+    from .common import check_extras, split_selector_spec
 
-    try:  # a bad --selector is a usage error, found before any work
+    try:  # a bad --selector or a missing optional dependency is a usage error, found before any work
         split_selector_spec(args)
+        check_extras(args, " ".join(command_words(parser, argv)))
+    except MissingExtra as e:
+        parser.exit(2, f"mdmi: error: {e}\n")
     except ValueError as e:
         parser.exit(2, f"mdmi {args.cmd}: error: {e}\n")
     try:
         args.func(args)
+    except MissingExtra as e:
+        parser.exit(2, f"mdmi: error: {e}\n")
     except (ValueError, OSError) as e:  # OSError: missing file, a directory for a file, no permission
         raise SystemExit(f"mdmi {args.cmd}: error: {e}") from None
+
+
+def command_words(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``["mdmi", "bench", "antibody"]``: the program and the sub-commands ``argv`` names."""
+    words = [parser.prog]
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            break
+        if token in subs[0].choices:
+            words.append(token)
+            parser = subs[0].choices[token]
+    return words

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import (DEFAULT_SUDOKU, add_sweep_args, check_positive, default_estimator, default_model, load,
-                     load_estimator, provenance)
+from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_sweep_args, check_positive, default_estimator,
+                     default_model, load, load_estimator, provenance, require_protein, resolve_model)
 
 
 def cmd_bench_sudoku(args):
@@ -83,8 +83,9 @@ def cmd_bench_hmm(args):
     from .. import bench
     from ..tasks.hmm import HMM, HMMConfig
 
-    model = load(args.model, args)
-    if getattr(model, "meta", {}).get("task") != "hmm":
+    resolved = resolve_model(args.model, args)
+    model = resolved.model
+    if resolved.task != "hmm":
         raise ValueError(f"{args.model} was not trained on an HMM (train one with 'mdmi train hmm')")
     hmm = HMM(HMMConfig(**model.meta["hmm"]))
     est_dir = default_estimator(args.estimator, args.model)
@@ -106,12 +107,9 @@ def cmd_bench_antibody(args):
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples", "pll_samples")
-    model = load(args.model, args)
-    if not hasattr(model, "encode"):
-        raise ValueError("bench antibody needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
-    limit = model.max_length - 2 if getattr(model, "max_length", None) else None
-    records = read_antibody_fasta(args.fasta, max_length=limit)[: args.limit or None]
-    est_dir = default_estimator(args.estimator, args.model)
+    model = require_protein(load(args.model, args), "bench antibody")
+    records = read_antibody_fasta(args.fasta, max_length=model.max_residues)[: args.limit or None]
+    est_dir = default_estimator(args.estimator, args.model)  # the shipped head of a pretrained name
     estimator = load_estimator(est_dir, args.model, args) if est_dir else None
     names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
     partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
@@ -160,8 +158,8 @@ def add_parsers(sub) -> None:
     bsub = be.add_subparsers(dest="task", required=True)
     bs = bsub.add_parser("sudoku", help="solve rate vs mean NFE of every selector over its knob on a puzzle file")
     bs.add_argument("--puzzles", required=True, help="puzzle file (one puzzle, or 'puzzle solution', per line)")
-    bs.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
-    bs.add_argument("--estimator", help="default: <model>/estimator when present")
+    bs.add_argument("--model", help=MODEL_HELP)
+    bs.add_argument("--estimator", help=f"MI head of the MI-guided selectors (default: {ESTIMATOR_DEFAULT})")
     add_sweep_args(bs, "puzzles", 256)
     bs.add_argument("--json", help="write the rows here (+ .csv and _equal_nfe.json)")
     bs.add_argument("--plot", help="Pareto plot path (PNG), written with --json")
@@ -175,14 +173,15 @@ def add_parsers(sub) -> None:
 
     ba = bsub.add_parser("antibody", help="fill CDR3 / all CDRs / whole domains of real antibodies with every "
                          "selector: NFE, recovery, PLL and (sampling) JSD to sequential")
-    ba.add_argument("--model", required=True, help="antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>")
+    ba.add_argument("--model", required=True, help=", ".join(n for n, s in SHIPPED.items() if s.task == "antibody")
+                    + " or hf:<id or dir>")
     ba.add_argument("--fasta", required=True, help="sequences with cdrN=A-B spans ('mdmi data antibodies')")
     ba.add_argument("--task", choices=["cdr3", "cdrs", "after_fr1", "denovo"], default="cdr3",
                     help="what is masked and filled (after_fr1: everything after the first framework region)")
     ba.add_argument("--block-length", type=int, help="decode in semi-autoregressive blocks of this many positions")
     add_sweep_args(ba, "sequences", 64)
     ba.add_argument("--estimator", help="MI head for the MI-guided selectors, trained for this model (default: the "
-                                        "shipped checkpoints/<model>/estimator, e.g. checkpoints/sapiens_vh/estimator)")
+                                        "model's shipped head, e.g. mdmi/checkpoints/sapiens_vh/estimator)")
     ba.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; 1 = sample (needs --samples >= 2)")
     ba.add_argument("--samples", type=int, default=1, help="samples per sequence when sampling (JSD)")
     ba.add_argument("--seed", type=int, default=0, help="seed of the random masks and samples")
@@ -196,8 +195,8 @@ def add_parsers(sub) -> None:
     ba.set_defaults(func=cmd_bench_antibody)
 
     bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
-    bh.add_argument("--model", default=str(DEFAULT_SUDOKU.parent / "hmm"), help="a model trained with 'mdmi train hmm'")
-    bh.add_argument("--estimator", help="default: <model>/estimator when present")
+    bh.add_argument("--model", default="hmm", help="a model trained with 'mdmi train hmm' (hmm: the shipped one)")
+    bh.add_argument("--estimator", help=f"MI head of the MI-guided selectors (default: {ESTIMATOR_DEFAULT})")
     bh.add_argument("--selectors", help="as for bench sudoku")
     bh.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
     bh.add_argument("--n", type=int, default=1000, help="samples per setting")

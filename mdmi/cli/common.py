@@ -10,7 +10,9 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-DEFAULT_SUDOKU = Path(__file__).resolve().parent.parent / "checkpoints" / "sudoku"
+from ..resolve import SHIPPED, head_dir, reference as model_ref  # noqa: F401 (model_ref: used by commands)
+
+DEFAULT_MODEL = "sudoku"  # the shipped model of the commands whose --model is optional
 
 
 def provenance(args=None) -> dict:
@@ -39,24 +41,45 @@ def hf_options(args) -> dict:
             "trust_remote_code": bool(getattr(args, "trust_remote_code", False))}
 
 
-def load(path, args=None):
-    """mdmi.load, passing the Hugging Face options of ``args`` to hf: models; ``--device``
-    moves any torch model there (decoding, exact MI and labels then run where the model is)."""
-    import torch
+def resolve_model(spec, args=None):
+    """:func:`mdmi.resolve.resolve` on this run's ``--device`` (decoding, exact MI and labels
+    then run where the model is), with ``--dtype`` and ``--trust-remote-code`` passed only
+    when given (they apply to Hugging Face models)."""
+    from ..resolve import resolve
 
-    from .. import load as _load
-
-    from ..models.antibody import PRETRAINED
-
-    hf = str(path).startswith("hf:") or str(path) in PRETRAINED
     opts = hf_options(args)
-    if hf:
-        return _load(path, **opts)
-    model = _load(path)
-    device = opts["device"]
-    if device != "cpu" and isinstance(model, torch.nn.Module):
-        model = model.to(device)
+    kw = {k: opts[k] for k in ("dtype", "trust_remote_code") if opts[k]}
+    return resolve(spec, device=opts["device"], **kw)
+
+
+def load(spec, args=None):
+    """The model of :func:`resolve_model`."""
+    return resolve_model(spec, args).model
+
+
+def require_protein(model, what: str):
+    """``model`` when it reads residue strings (:class:`mdmi.interface.ProteinModel`), else
+    ValueError saying that ``what`` needs one."""
+    from ..interface import ProteinModel
+
+    if not isinstance(model, ProteinModel):
+        names = ", ".join(n for n, s in SHIPPED.items() if s.task == "antibody")
+        raise ValueError(f"{what} needs a protein masked LM (--model {names} or hf:<id or dir>)")
     return model
+
+
+def check_extras(args, command: str) -> None:
+    """:class:`mdmi.extras.MissingExtra` (one line, naming ``command`` and the option) when an
+    option given needs an optional dependency that is not installed: the loader of
+    ``--model``, matplotlib for ``--plot``. Run before any work."""
+    from ..extras import require
+    from ..resolve import require_extras
+
+    model = getattr(args, "model", None)
+    if model:
+        require_extras(model, who=f"{command} --model {model}")
+    if getattr(args, "plot", None):
+        require("plot", who=f"{command} --plot")
 
 
 def field_help(cls) -> dict[str, str]:
@@ -100,6 +123,11 @@ def nonnegative(s: str) -> int:
     return v
 
 
+MODEL_HELP = ("a shipped model (" + ", ".join(SHIPPED) + "), hf:<id or dir>, or a model directory "
+              f"(default: {DEFAULT_MODEL})")
+ESTIMATOR_DEFAULT = "the model's shipped MI head, or <model dir>/estimator"
+
+
 def add_sweep_args(p: argparse.ArgumentParser, unit: str, batch_size: int) -> None:
     """The flags every ``bench`` over a file shares: which selectors, sweep, limit, batch."""
     p.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
@@ -135,25 +163,9 @@ def file_digest(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
-def model_ref(path) -> str:
-    """How a model is recorded in specs: hub ids as given, our checkpoints by the hash of
-    their weights (so a resumed job on another machine or path still matches)."""
-    from ..models.antibody import PRETRAINED, pretrained_ref
-
-    if str(path) in PRETRAINED:
-        return pretrained_ref(str(path))
-    if str(path).startswith("hf:"):
-        return str(path)
-    weights = Path(path) / "model.safetensors"
-    return f"sha256:{file_digest(weights)}" if weights.is_file() else str(Path(path).resolve())
-
-
-def default_model(path):
-    if path:
-        return path
-    if not (DEFAULT_SUDOKU / "model.safetensors").is_file():
-        raise SystemExit(f"no --model given and no shipped model at {DEFAULT_SUDOKU}")
-    return str(DEFAULT_SUDOKU)
+def default_model(spec):
+    """``--model``, else the shipped :data:`DEFAULT_MODEL`."""
+    return spec or DEFAULT_MODEL
 
 
 def check_positive(args, *names) -> None:
@@ -217,29 +229,25 @@ def require_model(p, help: str) -> None:
 
 
 def add_decode_args(p):
-    p.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
+    p.add_argument("--model", help=MODEL_HELP)
     from ..selectors import NAMES
 
     p.add_argument("--selector", default="sequential", metavar="SPEC",
                    help="name or name:knob=v,knob2=v (see 'mdmi selectors'): " + ", ".join(NAMES))
-    p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: <model>/estimator)")
+    p.add_argument("--estimator", help="MI head for mi_budget / dependency_bound (default: " + ESTIMATOR_DEFAULT + ")")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="selector parameter, repeatable (e.g. --param order=entropy)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     p.add_argument("--seed", type=int, default=0, help="seed for temperature sampling")
 
 
-def default_estimator(path, model_dir):
-    """--estimator, else ``<model>/estimator`` when it exists (for a pretrained name such as
-    ``sapiens:vh``, the shipped ``checkpoints/sapiens_vh/estimator``), else None."""
-    from ..models.antibody import PRETRAINED
-
+def default_estimator(path, model):
+    """--estimator, else the MI head that belongs to ``model`` (the shipped head of a name
+    such as ``sapiens:vh``, ``<dir>/estimator`` of a directory) when it has one, else None."""
     if path:
         return path
-    if str(model_dir) in PRETRAINED:
-        model_dir = DEFAULT_SUDOKU.parent / str(model_dir).replace(":", "_")
-    cand = Path(model_dir) / "estimator"
-    return str(cand) if (cand / "config.json").is_file() else None
+    head = head_dir(model)
+    return None if head is None else str(head)
 
 
 def check_same_model(recorded, model_dir, what: str) -> None:

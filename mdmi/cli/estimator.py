@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from ..files import read_json
-from .common import add_dataclass_args, check_same_model, default_model, load_estimator, load, model_ref, pick, provenance
+from .common import (MODEL_HELP, add_dataclass_args, check_same_model, default_model, load, load_estimator, model_ref,
+                     pick, provenance)
 
 
 def cmd_train_estimator(args):
@@ -83,7 +84,7 @@ def add_parsers(sub) -> None:
     from ..train_estimator import EstimatorTrainConfig
 
     te = sub.add_parser("train-estimator", help="train the neural MI head on label shards (torchrun-aware)")
-    te.add_argument("--model", help="the frozen model (default: the shipped checkpoints/sudoku)")
+    te.add_argument("--model", help="the frozen model: " + MODEL_HELP)
     te.add_argument("--labels", required=True, help="label directory written by 'mdmi label'")
     te.add_argument("--out", required=True, help="directory for the trained head (refused if it holds files)")
     te.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
@@ -94,7 +95,7 @@ def add_parsers(sub) -> None:
     te.set_defaults(func=cmd_train_estimator)
 
     ee = sub.add_parser("eval-estimator", help="Spearman, MAE, P/R/F1 and structure AUC on held-out labels")
-    ee.add_argument("--model", help="the frozen model (default: the shipped checkpoints/sudoku)")
+    ee.add_argument("--model", help="the frozen model: " + MODEL_HELP)
     ee.add_argument("--estimator", required=True, help="trained head directory")
     ee.add_argument("--labels", required=True, help="label directory written by 'mdmi label'")
     ee.add_argument("--task", default="sudoku", help="sudoku adds the row/col/box structure AUC")

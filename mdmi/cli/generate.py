@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_decode_args, check_positive, load, require_model, selector_from_args
+from .common import add_decode_args, check_positive, load, require_model, require_protein, selector_from_args
 
 
 def cmd_generate_protein(args):
@@ -14,9 +14,7 @@ def cmd_generate_protein(args):
     from tqdm import tqdm
 
     check_positive(args, "length", "n", "batch_size")
-    model = load(args.model, args)
-    if not hasattr(model, "encode"):
-        raise ValueError("generate protein needs a protein masked LM (--model antiberty, sapiens:vh|vl or hf:<id>)")
+    model = require_protein(load(args.model, args), "generate protein")
     selector = selector_from_args(args, model)
     g = torch.Generator().manual_seed(args.seed)
     seqs, nfe = [], []

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 from .common import (
+    MODEL_HELP,
     add_dataclass_args,
     default_model,
     file_digest,
-    load,
-    model_ref,
     pick,
+    resolve_model,
 )
 
 
@@ -23,12 +23,13 @@ def cmd_label(args):
         import torch.distributed as dist
 
         dist.init_process_group("gloo")
-    model = load(default_model(args.model), args)
+    resolved = resolve_model(default_model(args.model), args)
+    model = resolved.model
     cfg = pick(args, LabelConfig)
-    spec = {"model": model_ref(default_model(args.model)), "task": args.task,
+    spec = {"model": resolved.ref, "task": args.task,
             "fasta": f"sha256:{file_digest(args.fasta)}" if args.fasta else None}
     t0 = time.time()
-    chain = args.chain or ("vl" if str(args.model).endswith(":vl") else "vh")
+    chain = args.chain or resolved.chain or "vh"
     if args.task == "antibody":
         spec["chain"] = None if args.fasta else chain
     sampler = clean_sampler(args.task, cfg.seed, model=model, fasta=args.fasta, chain=chain)
@@ -50,7 +51,7 @@ def add_parsers(sub) -> None:
     from ..tasks import TASKS
 
     lb = sub.add_parser("label", help="contexts + exact MI labels, in shards (torchrun-aware)")
-    lb.add_argument("--model", help="model directory (default: the shipped checkpoints/sudoku)")
+    lb.add_argument("--model", help=MODEL_HELP)
     lb.add_argument("--task", default="sudoku", choices=TASKS, help="where clean data comes from")
     lb.add_argument("--fasta", help="sequences for --task protein; for --task antibody, records with CDR spans in "
                                     "their headers (default: AbNatiV's training split of --chain)")

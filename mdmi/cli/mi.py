@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import default_estimator, default_model, load, load_estimator
+from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, default_estimator, default_model, load, load_estimator,
+                     require_protein)
 
 
 def cmd_mi(args):
@@ -15,7 +16,7 @@ def cmd_mi(args):
     model = load(model_dir, args)
     grid = 0
     if args.fasta:
-        return _protein_mi(args, model)
+        return _protein_mi(args, model, model_dir)
     if args.puzzle:
         x, grid = sudoku.encode(args.puzzle, model.mask_id)[None], 9
         if args.cell is not None and not (0 <= args.cell < 81 and int(x[0, args.cell]) == model.mask_id):
@@ -63,7 +64,7 @@ def _predicted(est_dir, model_dir, model, x, masked):
             out.hidden, masked, "mi", log_probs=masked_log_probs(out.logits, allowed_tokens(model)))[0].double()
 
 
-def _protein_mi(args, model):
+def _protein_mi(args, model, model_spec):
     """One FASTA record with --mask residues hidden: exact MI over residues, the strongest
     pairs with their regions, the matrix (--out .npy or .json) and a log-scale map (--plot)."""
     import json
@@ -79,14 +80,12 @@ def _protein_mi(args, model):
         region_labels,
     )
 
-    if not hasattr(model, "encode"):
-        raise ValueError("--fasta needs a protein masked LM (antiberty, sapiens:vh, sapiens:vl or hf:<id or dir>)")
+    require_protein(model, "--fasta")
     spec = f"random:{args.mask_frac}" if args.mask_frac is not None else args.mask
     parse_mask(spec)
     if args.out and Path(args.out).suffix not in (".npy", ".json"):
         raise ValueError(f"--out must end in .npy or .json, got {args.out!r}")
-    limit = model.max_length - 2 if getattr(model, "max_length", None) else None
-    records = read_antibody_fasta(args.fasta, max_length=limit)
+    records = read_antibody_fasta(args.fasta, max_length=model.max_residues)
     if not 0 <= args.record < len(records):
         raise ValueError(f"--record {args.record} is out of range: {args.fasta} holds {len(records)} records")
     rec = records[args.record]
@@ -110,11 +109,11 @@ def _protein_mi(args, model):
     print("strongest pairs (residue index 0-based, region):")
     print("\n".join("  " + t for t in top))
     panels = [("exact pairwise MI (nats)", m)]
-    est_dir = default_estimator(args.estimator, args.model)
+    est_dir = default_estimator(args.estimator, model_spec)
     if est_dir:  # the MI head of this model, from the same single pass
         from ..stats import spearman
 
-        pm = _predicted(est_dir, args.model, model, x, res.masked)[pos][:, pos]
+        pm = _predicted(est_dir, model_spec, model, x, res.masked)[pos][:, pos]
         panels.append(("predicted by the MI head, one pass (nats)", pm))
         print(f"MI head ({est_dir}): Spearman vs exact over the masked pairs {spearman(pm[upper], vals):.3f}, "
               f"total predicted {float(pm[upper].sum()):.3f} nats")
@@ -149,8 +148,9 @@ def add_parsers(sub) -> None:
     mi.add_argument("--top", type=int, default=10, help="strongest pairs to print (protein)")
     mi.add_argument("--out", help="protein: write the residue MI matrix here (.npy or .json)")
     mi.add_argument("--seed", type=int, default=0, help="seed of the random mask")
-    mi.add_argument("--model", help="model directory, antiberty, sapiens:vh|vl or hf:<id> (default: shipped Sudoku)")
-    mi.add_argument("--estimator", help="default: <model>/estimator when present")
+    mi.add_argument("--model", help=MODEL_HELP)
+    mi.add_argument("--estimator", help=f"MI head whose prediction is shown beside the exact map "
+                    f"(default: {ESTIMATOR_DEFAULT})")
     mi.add_argument("--cell", type=int, help="cell (0..80) for the board heat map; default: first blank")
     mi.add_argument("--plot", help="write the picture here (PNG)")
     mi.set_defaults(func=cmd_mi)

@@ -6,28 +6,26 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import check_positive, load, provenance
+from .common import SHIPPED, check_positive, provenance, require_protein, resolve_model
 
 if TYPE_CHECKING:
     import torch
 
 
-def read_sequences(path, model) -> torch.Tensor:
-    """One sequence per line: a Sudoku grid (81 characters) for Sudoku models, else token
-    ids separated by spaces. Errors name the line."""
+def read_sequences(path, model, task: str | None = None) -> torch.Tensor:
+    """FASTA records for a protein model; else one sequence per line: a Sudoku grid (81
+    characters) when ``task`` is ``"sudoku"``, token ids separated by spaces otherwise.
+    Errors name the line."""
     import torch
 
     from ..tasks import sudoku
 
-    task = getattr(model, "meta", {}).get("task")
     text = Path(path).read_text()
     if text.lstrip().startswith(">"):
-        if not hasattr(model, "encode"):
-            raise ValueError(f"{path} is FASTA, but this model has no tokenizer (use a Hugging Face model)")
+        require_protein(model, f"{path} is FASTA; reading it")
         from ..tasks.protein import read_fasta
 
-        limit = model.max_length - 2 if getattr(model, "max_length", None) else None
-        return model.encode([s for _, s in read_fasta(path, max_length=limit)])
+        return model.encode([s for _, s in read_fasta(path, max_length=model.max_residues)])
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -69,8 +67,9 @@ def cmd_nll(args):
     check_positive(args, "chunk")
     if args.samples < 2:
         raise ValueError(f"--samples must be >= 2 (for a standard error), got {args.samples}")
-    model = load(args.model, args)
-    x = read_sequences(args.input, model)
+    resolved = resolve_model(args.model, args)
+    model = resolved.model
+    x = read_sequences(args.input, model, resolved.task)
     g = torch.Generator().manual_seed(args.seed)
     rows = []
     for s in tqdm(range(0, len(x), args.chunk), desc="nll", unit="chunk"):
@@ -89,7 +88,8 @@ def cmd_nll(args):
 
 def add_parsers(sub) -> None:
     nl = sub.add_parser("nll", help="estimate -log p(x) per sequence (I-MDCE time-free by default)")
-    nl.add_argument("--model", required=True, help="model directory, antiberty, sapiens:vh|vl or hf:<id>")
+    nl.add_argument("--model", required=True, help="a shipped model (" + ", ".join(SHIPPED) + "), hf:<id or dir> "
+                    "or a model directory")
     nl.add_argument("--input", required=True, help="one sequence per line (token ids, or Sudoku grids)")
     nl.add_argument("--samples", type=int, default=128, help="model passes per sequence")
     nl.add_argument("--method", default="time_free", choices=["time_free", "time_integral"],
