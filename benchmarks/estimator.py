@@ -19,11 +19,10 @@ from pathlib import Path
 
 import torch
 
-import mdmi
 from mdmi.estimator import Estimator, EstimatorConfig
 from mdmi.interface import allowed_tokens, masked_log_probs
 from mdmi.labels import random_mask_contexts
-from mdmi.models.antibody import PRETRAINED
+from mdmi.resolve import resolve
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks import clean_sampler
 
@@ -55,13 +54,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=50, help="timed rounds (each: one model pass, the MI output, MI and influence); a ~10 ms head needs ~50 to be steady")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
     args = ap.parse_args()
-    model = mdmi.load(args.model)
+    resolved = resolve(args.model)
+    model = resolved.model
     g = torch.Generator().manual_seed(0)
-    if args.model in PRETRAINED:
+    if resolved.chain is not None:  # a pretrained antibody LM
         from mdmi.tasks.antibody import load_antibodies, masked_batch
 
-        chain = "vl" if args.model.endswith(":vl") else "vh"
-        x, _ = masked_batch(model, load_antibodies(chain, "test", n=args.batch_size), "random:0.5", g)
+        x, _ = masked_batch(model, load_antibodies(resolved.chain, "test", n=args.batch_size), "random:0.5", g)
     else:
         x = random_mask_contexts(clean_sampler("sudoku", 0)(args.batch_size, g), model.mask_id, 2, g)
     masked = x == model.mask_id

@@ -25,11 +25,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-import mdmi
 from mdmi.bench import build, settings
 from mdmi.diagnostics import selector_sets, subadditivity_report
 from mdmi.estimator import Estimator
-from mdmi.models.antibody import PRETRAINED
+from mdmi.resolve import resolve
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks import sudoku
 
@@ -52,13 +51,14 @@ def main():
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "subadditivity.json"))
     args = ap.parse_args()
 
-    model = mdmi.load(args.model)
+    resolved = resolve(args.model)
+    model = resolved.model
     est = Estimator.load(args.estimator)
-    if args.model in PRETRAINED:
+    if resolved.chain is not None:  # a pretrained antibody LM
         from mdmi.bench_antibody import task_batch
         from mdmi.tasks.antibody import load_antibodies
 
-        records = load_antibodies("vl" if args.model.endswith(":vl") else "vh", "test", n=args.n_puzzles)
+        records = load_antibodies(resolved.chain, "test", n=args.n_puzzles)
         x = task_batch(model, records, args.task, torch.Generator().manual_seed(args.seed))[0]
     else:
         x = torch.stack([sudoku.encode(p.puzzle) for p in sudoku.read_puzzles(args.puzzles)[: args.n_puzzles]])
