@@ -55,7 +55,7 @@ def main():
     model = resolved.model
     est = Estimator.load(args.estimator)
     if resolved.chain is not None:  # a pretrained antibody LM
-        from mdmi.bench_antibody import task_batch
+        from mdmi.bench.antibody import task_batch
         from mdmi.tasks.antibody import load_antibodies
 
         records = load_antibodies(resolved.chain, "test", n=args.n_puzzles)

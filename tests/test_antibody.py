@@ -390,7 +390,7 @@ def test_bench_antibody_greedy_and_sampled(tmp_path, capsys):
 
 @needs_sapiens
 def test_bench_antibody_killed_run_keeps_finished_rows(tmp_path, monkeypatch):
-    import mdmi.bench_antibody as ba
+    import mdmi.bench.antibody as ba
 
     f = tmp_path / "ab.fasta"
     antibody.write_antibody_fasta(f, [antibody.Antibody("t", TRASTUZUMAB, spans=TRASTUZUMAB_SPANS)])
@@ -414,7 +414,7 @@ def test_bench_antibody_killed_run_keeps_finished_rows(tmp_path, monkeypatch):
 
 
 def test_jsd_by_hand():
-    from mdmi.bench_antibody import jsd
+    from mdmi.bench.antibody import jsd
 
     a, b = torch.tensor([2.0, 0.0], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64)
     assert math.isclose(float(jsd(a, b)), math.log(2), rel_tol=1e-9)  # disjoint: log 2

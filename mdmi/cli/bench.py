@@ -103,7 +103,7 @@ def cmd_bench_hmm(args):
 
 def cmd_bench_antibody(args):
     from .. import bench
-    from ..bench_antibody import ANTIBODY_SWEEPS, print_antibody_table, run_antibody
+    from ..bench import ANTIBODY_SWEEPS, print_antibody_table, run_antibody
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples", "pll_samples")

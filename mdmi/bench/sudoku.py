@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .selectors import make_selector, needs
+from ..selectors import make_selector, needs
 
 # knob sweeps, from cautious (close to sequential) to aggressive (few passes). The Sudoku
 # model is confident (most entropies < 0.01 nats), so its budgets start small; the HMM
@@ -76,7 +76,7 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
     A selector given as a spec with knobs (:func:`mdmi.selectors.parse_spec`:
     ``mi_budget:gamma=0.1/0.3,eta=0``, or the older ``name:knob=v1/v2+other=v``) runs those
     settings instead."""
-    from .selectors import parse_spec
+    from ..selectors import parse_spec
 
     sweeps = SWEEPS if sweeps is None else sweeps
     jobs = []
@@ -102,7 +102,7 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
     """One row per (selector, params) of ``SWEEPS`` restricted to ``selectors``."""
     from tqdm import tqdm
 
-    from .tasks import sudoku
+    from ..tasks import sudoku
 
     rows = []
     for name, params in tqdm(settings(selectors, sweep), desc="bench", unit="setting", disable=not progress):
@@ -277,7 +277,7 @@ def run_hmm(model, hmm, selectors, n: int = 1000, estimator=None, seed: int = 0,
 
     from tqdm import tqdm
 
-    from .decode import decode
+    from ..decode import decode
 
     L = hmm.config.length
     x = torch.full((n, L), model.mask_id)

@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from .bench import build, settings
-from .selectors import needs
+from .sudoku import build, settings
+from ..selectors import needs
 
 TASKS = ("cdr3", "cdrs", "after_fr1", "denovo")
 # knob sweeps, cautious to aggressive. Antibody marginals in a masked CDR are broad (1-2
@@ -51,7 +51,7 @@ ANTIBODY_SWEEPS = {
 def task_batch(model, records, task: str, generator: torch.Generator | None = None):
     """(x, native, filled): the masked inputs (B, L), the native tokens (B, L) and the
     positions to fill (B, L) for ``task``."""
-    from .tasks.antibody import masked_batch
+    from ..tasks.antibody import masked_batch
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -77,7 +77,7 @@ def decode_runs(model, x, selector, temperature: float, samples: int, seed: int,
                 block_length: int | None = None):
     """Decode every row of x ``samples`` times (1 when greedy): tokens (S, B, L), nfe (S, B),
     seconds, and the passes an exact-MI selector spent outside the loop (in all)."""
-    from .decode import decode
+    from ..decode import decode
 
     S = samples if temperature > 0 else 1
     g = torch.Generator().manual_seed(seed)
@@ -112,7 +112,7 @@ def score(model, tokens, native, filled, ref_counts=None, pll_samples: int = PLL
     """Recovery, PLL (nats per filled residue, over the first ``pll_samples`` samples of
     each sequence) and, given the sequential counts, JSD; pooled over all filled residues,
     and per sequence under ``per_seq`` (for paired intervals over sequences)."""
-    from .likelihood import pseudo_log_likelihood
+    from ..likelihood import pseudo_log_likelihood
 
     S, B, L = tokens.shape
     fs = filled[None].expand_as(tokens)
