@@ -107,7 +107,7 @@ def main():
     p.add_argument("--mutant-seqs", type=int, default=50, help="sequences that get mutants")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", default="benchmarks/results/antibody_likelihood.json")
+    p.add_argument("--json", default="benchmarks/results/likelihood/antibody_sapiens.json")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     out = Path(a.json)

@@ -81,7 +81,7 @@ def main():
     p.add_argument("--batch", type=int, default=4, help="contexts per exact_mi call")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", default="benchmarks/results/antibody_mi.json")
+    p.add_argument("--json", default="benchmarks/results/antibody/mi_structure_sapiens.json")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     out = Path(a.json)

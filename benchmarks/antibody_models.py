@@ -80,7 +80,7 @@ def main():
     p.add_argument("--mi-contexts", type=int, default=4, help="CDR3-masked contexts timed for exact MI")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-speed", action="store_true")
-    p.add_argument("--json", default="benchmarks/results/antibody_models.json")
+    p.add_argument("--json", default="benchmarks/results/antibody/models.json")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     rows = []

@@ -7,7 +7,7 @@ their residues masked. Prints a line, writes JSON.
 
     python benchmarks/estimator.py --batch-size 256
     python benchmarks/estimator.py --model sapiens:vh --estimator mdmi/checkpoints/sapiens_vh/estimator \
-        --batch-size 64 --json benchmarks/results/estimator_cost_sapiens_vh.json
+        --batch-size 64 --json benchmarks/results/estimator/cost_sapiens_vh.json
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def main():
     ap.add_argument("--estimator", default=str(checkpoint_dir("sudoku/estimator")))
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=50, help="timed rounds (each: one model pass, the MI output, MI and influence); a ~10 ms head needs ~50 to be steady")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator_cost.json"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "estimator" / "cost_sudoku.json"))
     args = ap.parse_args()
     resolved = resolve(args.model)
     model = resolved.model

@@ -4,7 +4,7 @@ Compares contexts/s of `exact_mi` (batched probes, default delta truncation) wit
 loop (one pass per (j, v), batch of one, every value), and measures the error of the
 default delta against delta = 0. Prints a table and writes JSON.
 
-    python benchmarks/exact_mi.py --contexts 64 --naive-contexts 8 --json benchmarks/results/exact_mi.json
+    python benchmarks/exact_mi.py --contexts 64 --naive-contexts 8 --json benchmarks/results/exact_mi/sudoku.json
 
 Each row is the fastest of --repeats timings after an untimed call. The speed-up compares the
 default with the naive loop on the same spread-out subset of the contexts; the chunks-of-256
@@ -66,7 +66,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=PROBE_BATCH)
     ap.add_argument("--repeats", type=int, default=2, help="time each row this many times, keep the fastest")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "exact_mi.json"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "exact_mi" / "sudoku.json"))
     args = ap.parse_args()
 
     model = mdmi.load(args.model)

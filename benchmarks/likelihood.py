@@ -5,7 +5,7 @@ For each model: per-sample variance of -log p(x) estimates, time-free vs time-in
 independent masks (y = x with a few positions edited). For the trained model also the R^2
 of estimated against exact NLL over held-out sequences, and a scatter plot.
 
-    python benchmarks/likelihood.py --json benchmarks/results/likelihood.json --plot benchmarks/results/likelihood.png
+    python benchmarks/likelihood.py --json benchmarks/results/likelihood/hmm.json --plot benchmarks/results/likelihood/hmm.png
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def main():
     ap.add_argument("--r2-samples", type=int, default=128)
     ap.add_argument("--edits", type=int, default=4, help="positions edited to make y from x")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "likelihood.json"))
-    ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "likelihood.png"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "likelihood" / "hmm.json"))
+    ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "likelihood" / "hmm.png"))
     args = ap.parse_args()
 
     model = mdmi.load(args.model)

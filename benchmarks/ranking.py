@@ -1,7 +1,7 @@
 """One ranking of every selector: knob picked on validation puzzles, reported on test.
 
     python benchmarks/ranking.py --valid V1.json [V2.json ...] --test T1.json [T2.json ...] \
-        --json benchmarks/results/ranking_minimal.json --plot benchmarks/results/ranking_minimal.png
+        --json benchmarks/results/sudoku/ranking_minimal.json --plot benchmarks/results/sudoku/ranking_minimal.png
 
 Antibody rows (``bench antibody``) rank by ``--metric pll`` (greedy) or ``--metric neg_jsd``
 (sampled: minus the JSD to sequential's samples); there the MI budget with ``eta=0`` is its

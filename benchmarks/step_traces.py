@@ -24,7 +24,7 @@ other blanks) tell the cells whose greedy value is wrong from the right ones (AU
     python benchmarks/step_traces.py --puzzles data/valid_minimal.txt --limit 100 \\
         --drivers mi_budget:gamma=0.5,factor:f=0.5 \\
         --compare mi_budget:gamma=0.5,factor:f=0.5,entropy_bound:gamma=0.03,mi_gate:eps=0.01+f=0.5 \\
-        --json benchmarks/results/step_traces_valid_minimal.json
+        --json benchmarks/results/sudoku/step_traces_valid_minimal.json
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main():
     ap.add_argument("--compare", default="mi_budget:gamma=0.5,factor:f=0.5,entropy_bound:gamma=0.03,"
                                           "mi_gate:eps=0.01+f=0.5", help="selectors asked on every visited state")
     ap.add_argument("--exact", action="store_true", help="also the exact MI of every state (about 9 passes per blank)")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "step_traces.json"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sudoku" / "step_traces.json"))
     args = ap.parse_args()
 
     model = mdmi.load(args.model)

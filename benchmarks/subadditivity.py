@@ -6,13 +6,13 @@ TC(S) of the model's chain-rule joint (exact by enumeration when small, else Mon
 beside the sum of exact pairwise MI over S and the EB bound sum H - max H. Sub-additivity
 fails on a set when TC exceeds the pairwise sum by more than 2 standard errors.
 
-    python benchmarks/subadditivity.py --puzzles data/test_minimal.txt --json benchmarks/results/subadditivity.json
+    python benchmarks/subadditivity.py --puzzles data/test_minimal.txt --json benchmarks/results/sudoku/subadditivity_test_minimal.json
 
 A pretrained antibody LM (``--model sapiens:vh``) decodes real test sequences of AbNatiV's
 test split instead, with their CDR3 masked or (``--task denovo``) every residue masked:
 
     python benchmarks/subadditivity.py --model sapiens:vh --estimator mdmi/checkpoints/sapiens_vh/estimator \
-        --task cdr3 --selectors mi_budget:gamma=3/10,factor:f=1/4 --json benchmarks/results/subadditivity_sapiens_vh.json
+        --task cdr3 --selectors mi_budget:gamma=3/10,factor:f=1/4 --json benchmarks/results/antibody/sapiens_vh/subadditivity_cdr3.json
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--samples", type=int, default=128, help="Monte Carlo draws per set")
     ap.add_argument("--selectors", default=DEFAULT, help="comma-separated name:knob=v1/v2")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "subadditivity.json"))
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sudoku" / "subadditivity.json"))
     args = ap.parse_args()
 
     resolved = resolve(args.model)

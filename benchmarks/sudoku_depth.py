@@ -7,7 +7,7 @@ which keeps per-puzzle results), each row's solve rate and mean NFE are split in
 singles-solvable puzzles and the rest, beside the mean depth of the solvable ones.
 
     python benchmarks/sudoku_depth.py --puzzles data/test_minimal.txt \\
-        --bench benchmarks/results/bench_test_minimal.json --json benchmarks/results/depth_test_minimal.json
+        --bench benchmarks/results/sudoku/test_minimal.json --json benchmarks/results/sudoku/singles_depth_test_minimal.json
 """
 
 from __future__ import annotations
