@@ -1,4 +1,5 @@
-"""What the MI budget gets wrong next to the factor rule, step by step (issue 18, question 2).
+"""What the MI budget gets wrong next to the factor rule, step by step: are its Sudoku failures joint
+(two dependent picks) or single confidently wrong cells?
 
 Decodes Sudoku puzzles greedily with each ``--drivers`` selector (trace on). On every state
 a driver visits, every ``--compare`` selector is asked what it would fill from that same

@@ -236,7 +236,7 @@ def test_bad_knobs_name_the_knob():
     assert mdmi.SELECTORS is SELECTORS
 
 
-# ------------------------------------------------------------------ MI gate (issue 18)
+# ------------------------------------------------------------------ MI gate (factor rule + MI conflicts)
 
 
 def test_mi_gate_keeps_factor_size_and_order_and_drops_dependent_partners():
