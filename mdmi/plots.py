@@ -28,7 +28,13 @@ def mi_maps(exact: torch.Tensor, predicted: torch.Tensor | None, path: str | Pat
     ncol = len(mats) * (2 if boards else 1)
     fig, axes = plt.subplots(1, ncol, figsize=(4.2 * ncol, 4))
     axes = list(axes) if ncol > 1 else [axes]
-    vmax = max(float(m.max()) for _, m in mats) or 1.0
+    off = ~torch.eye(exact.shape[-1], dtype=torch.bool)  # the diagonal is no pair: kept out of the scale
+    vmax = max(float(m[off].max()) for _, m in mats) or 1.0
+    if predicted is not None:  # the statistic the head is judged by, on the plot itself
+        from .stats import spearman
+
+        title = (title + "  " if title else "") + f"Spearman (exact vs predicted, off-diagonal) = " \
+            f"{spearman(exact[off].double(), predicted[off].double()):.3f}"
     for k, (name, m) in enumerate(mats):
         ax = axes[k]
         im = ax.imshow(m.numpy(), cmap="magma", vmin=0, vmax=vmax)
@@ -103,4 +109,76 @@ def residue_mi_map(mats: list[tuple[str, torch.Tensor]], sequence: str, regions:
         fig.text(0.01, 0.005, "\n".join(top), fontsize=7, family="monospace", va="bottom")
     fig.tight_layout(rect=(0, 0.02 + 0.02 * len(top or []), 1, 0.97))
     fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+# One colour and marker per selector, the same in every plot. Colours: the Okabe-Ito palette
+# (colour-blind safe); a colour repeats only with another marker. An oracle (``*_oracle``,
+# exact MI) takes its selector's style with open markers and a dashed line.
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
+             "grey": "#999999"}
+SELECTOR_STYLES = {
+    "sequential": (OKABE_ITO["black"], "*"),
+    "mi_budget": (OKABE_ITO["vermillion"], "o"),
+    "mi_budget(eta=0)": (OKABE_ITO["vermillion"], "v"),
+    "entropy_bound": (OKABE_ITO["blue"], "s"),
+    "threshold": (OKABE_ITO["sky"], "^"),
+    "factor": (OKABE_ITO["green"], "D"),
+    "topk": (OKABE_ITO["orange"], "P"),
+    "dependency_bound": (OKABE_ITO["purple"], "X"),
+    "mi_gate": (OKABE_ITO["purple"], "h"),
+    "klass": (OKABE_ITO["sky"], "<"),
+    "dilated": (OKABE_ITO["green"], ">"),
+    "pc_sampler": (OKABE_ITO["orange"], "p"),
+    "info_gain": (OKABE_ITO["blue"], "d"),
+    "remask": (OKABE_ITO["grey"], "H"),
+}
+_SPARE_MARKERS = "o^sDv<>ph"
+
+
+def selector_style(name: str) -> dict:
+    """matplotlib keywords (colour, marker, fill, line style) of selector ``name``: its entry
+    of :data:`SELECTOR_STYLES` (an oracle: its selector's, hollow and dashed); a name not in
+    the table gets grey and a marker fixed by its name."""
+    import zlib
+
+    base = name.removesuffix("_oracle")
+    colour, marker = SELECTOR_STYLES.get(base, (OKABE_ITO["grey"],
+                                                _SPARE_MARKERS[zlib.crc32(base.encode()) % len(_SPARE_MARKERS)]))
+    oracle = base != name
+    return {"color": colour, "marker": marker, "linestyle": "--" if oracle else ":" if "eta=0" in name else "-",
+            "markerfacecolor": "none" if oracle else colour, "markeredgecolor": colour}
+
+
+def pareto_plot(rows, path: str | Path, metric: str, ylabel: str, xlabel: str, title: str = "",
+                scale: float = 1.0) -> None:
+    """Quality (``scale`` * the rows' ``metric``) vs mean NFE on a log axis, one curve per
+    selector (:class:`mdmi.bench.BenchRow` rows) in its fixed style (:func:`selector_style`);
+    a selector with one setting is one larger marker, no line."""
+    plt = _plt()
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for name in dict.fromkeys(r.selector for r in rows):
+        pts = sorted((r.mean_nfe, scale * r.get(metric)) for r in rows if r.selector == name and r.mean_nfe > 0)
+        if not pts:
+            continue  # e.g. the HMM's own samples (no model passes): no place on a log axis
+        style = selector_style(name)
+        if len(pts) == 1:
+            style["linestyle"] = "none"
+        ax.plot(*zip(*pts), label=name, ms=4 if len(pts) > 1 else 11, lw=1.2, **style)
+    ax.set_xscale("log")
+    # plain numbers on the log axis (2, 5, 10, 20, ...), not 2x10^0
+    plain = FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "125" else "")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
