@@ -23,14 +23,16 @@ import math
 from pathlib import Path
 
 
-from mdmi.bench import _interp, curve_rows, pareto_plot
+from mdmi.bench import METRICS, NFE_LABEL, BenchRow, curve_rows, interpolate, model_of
+from mdmi.plots import pareto_plot
 
 
 def load(paths):
     rows, seen = [], set()
     for p in paths:
-        for r in curve_rows(json.loads(Path(p).read_text())):  # mi_budget(eta=0): its own curve
-            key = (r["selector"], json.dumps(r["params"], sort_keys=True))
+        rows_here = [BenchRow.from_dict(r) for r in json.loads(Path(p).read_text())]
+        for r in curve_rows(rows_here):  # mi_budget(eta=0): its own curve
+            key = (r.selector, json.dumps(r.params, sort_keys=True))
             if key not in seen:
                 seen.add(key)
                 rows.append(r)
@@ -38,32 +40,33 @@ def load(paths):
 
 
 def pick(rows, speed, metric="solve_rate"):
-    seq = next(r for r in rows if r["selector"] == "sequential")
+    seq = next(r for r in rows if r.selector == "sequential")
     picks = {}
-    for name in dict.fromkeys(r["selector"] for r in rows):
-        mine = [r for r in rows if r["selector"] == name]
-        fast = [r for r in mine if r["mean_nfe"] <= seq["mean_nfe"] / speed]
+    for name in dict.fromkeys(r.selector for r in rows):
+        mine = [r for r in rows if r.selector == name]
+        fast = [r for r in mine if r.mean_nfe <= seq.mean_nfe / speed]
         if name == "sequential":
             picks[name] = (seq, True)
         elif fast:
-            picks[name] = (max(fast, key=lambda r: (r[metric], -r["mean_nfe"])), True)
+            picks[name] = (max(fast, key=lambda r: (r.get(metric), -r.mean_nfe)), True)
         else:
-            picks[name] = (min(mine, key=lambda r: r["mean_nfe"]), False)
+            picks[name] = (min(mine, key=lambda r: r.mean_nfe), False)
     return picks
 
 
 def paired(a, b, metric="solve_rate"):
     """Mean difference (a - b) of the per-puzzle solves, or of the per-sequence ``metric``
-    of antibody rows (``per_seq``), and its 95% interval (normal approximation)."""
+    of antibody rows (``per_seq``), and its 95% interval (normal approximation). Rows are
+    BenchRows or their dicts."""
     if metric == "solve_rate":
         if not (a.get("solved_per_puzzle") and b.get("solved_per_puzzle")):
             return None
-        xa, xb = [int(v) for v in a["solved_per_puzzle"]], [int(v) for v in b["solved_per_puzzle"]]
+        xa, xb = [int(v) for v in a.get("solved_per_puzzle")], [int(v) for v in b.get("solved_per_puzzle")]
     else:
         key, sign = ("jsd", -1) if metric == "neg_jsd" else (metric, 1)
         if key not in a.get("per_seq", {}) or key not in b.get("per_seq", {}):
             return None
-        xa, xb = [sign * v for v in a["per_seq"][key]], [sign * v for v in b["per_seq"][key]]
+        xa, xb = [sign * v for v in a.get("per_seq")[key]], [sign * v for v in b.get("per_seq")[key]]
     d = [x - y for x, y in zip(xa, xb)]
     n = len(d)
     m = sum(d) / n
@@ -84,46 +87,45 @@ def main():
     a = p.parse_args()
     valid, test = load(a.valid), load(a.test)
     picks = pick(valid, a.speed, a.metric)
-    seq_test = next(r for r in test if r["selector"] == "sequential")
+    seq_test = next(r for r in test if r.selector == "sequential")
     M = a.metric
     fmt = (lambda v: f"{100 * v:.1f}") if M == "solve_rate" else (lambda v: f"{v:.4f}")  # noqa: E731
     dfmt = (lambda v: f"{100 * v:+.1f}") if M == "solve_rate" else (lambda v: f"{v:+.4f}")  # noqa: E731
-    mi = sorted((r["mean_nfe"], r[M]) for r in test if r["selector"] == a.ours)
+    mi = sorted((r.mean_nfe, r.get(M)) for r in test if r.selector == a.ours)
     out = []
     print(f"knobs picked on validation: best {M} at >= {a.speed:g}x fewer NFE than sequential\n")
     print(f"{'selector':18s} {'picked knob':24s} {'test NFE':>8s} {'xfewer':>6s} {M:>8s} "
           f"{a.ours + ' at same NFE':>24s} {'paired diff vs nearest ' + a.ours:>34s}")
     for name, (vrow, fast) in picks.items():
-        t = next((r for r in test if r["selector"] == name and r["params"] == vrow["params"]), None)
+        t = next((r for r in test if r.selector == name and r.params == vrow.params), None)
         if t is None:
-            print(f"{name:18s} {json.dumps(vrow['params']):24s}   (no test row for this setting)")
+            print(f"{name:18s} {json.dumps(vrow.params):24s}   (no test row for this setting)")
             continue
-        at = _interp(mi, t["mean_nfe"]) if mi else None
-        mis = [r for r in test if r["selector"] == a.ours]
-        near = min(mis, key=lambda r: abs(r["mean_nfe"] - t["mean_nfe"])) if mis else None
+        at = interpolate(mi, t.mean_nfe) if mi else None
+        mis = [r for r in test if r.selector == a.ours]
+        near = min(mis, key=lambda r: abs(r.mean_nfe - t.mean_nfe)) if mis else None
         pd = paired(t, near, M) if near is not None and name != a.ours else None
-        nfe_near = near["mean_nfe"] if near is not None else math.nan
-        row = {"selector": name, "params": t["params"], "fast_enough": fast, "test_nfe": t["mean_nfe"],
-               "reduction": seq_test["mean_nfe"] / t["mean_nfe"], f"test_{M}": t[M],
-               f"{a.ours}_{M}_at_same_nfe": at, "valid_nfe": vrow["mean_nfe"], f"valid_{M}": vrow[M],
+        nfe_near = near.mean_nfe if near is not None else math.nan
+        row = {"selector": name, "params": t.params, "fast_enough": fast, "test_nfe": t.mean_nfe,
+               "reduction": seq_test.mean_nfe / t.mean_nfe, f"test_{M}": t.get(M),
+               f"{a.ours}_{M}_at_same_nfe": at, "valid_nfe": vrow.mean_nfe, f"valid_{M}": vrow.get(M),
                "matches_sequential": t.get("matches_sequential"),
                "paired_vs_nearest_mi_budget": None if pd is None else {
-                   "mi_budget_params": near["params"], "mi_budget_nfe": near["mean_nfe"], "diff": pd[0],
+                   "mi_budget_params": near.params, "mi_budget_nfe": near.mean_nfe, "diff": pd[0],
                    "ci95": [pd[1], pd[2]]}}
         out.append(row)
-        knob = ",".join(f"{k}={v}" for k, v in t["params"].items()) + ("" if fast else " (slower)")
-        print(f"{name:18s} {knob:24s} {t['mean_nfe']:8.2f} {row['reduction']:6.2f} {fmt(t[M]):>8s} "
+        knob = ",".join(f"{k}={v}" for k, v in t.params.items()) + ("" if fast else " (slower)")
+        print(f"{name:18s} {knob:24s} {t.mean_nfe:8.2f} {row['reduction']:6.2f} {fmt(t.get(M)):>8s} "
               f"{'n/a' if at is None else fmt(at):>24s} "
               f"{'' if pd is None else f'{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})  at NFE {nfe_near:.1f}':>34s}")
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     if a.plot:
-        if M == "solve_rate":
-            pareto_plot(test, a.plot)
-        else:
-            pareto_plot(test, a.plot, metric="pll" if M == "pll" else "jsd", scale=1.0,
-                        ylabel="PLL of filled residues (nats)" if M == "pll" else "JSD to sequential's samples (nats)",
-                        xlabel="mean NFE (model passes per sequence, log scale)")
+        shown = "jsd" if M == "neg_jsd" else M  # JSD itself (lower is better) on the plot
+        kind = test[0].benchmark
+        task = "Sudoku" if kind == "sudoku" else test[0].extra.get("task", kind)
+        pareto_plot(test, a.plot, metric=shown, ylabel=METRICS[shown].label, scale=METRICS[shown].scale,
+                    xlabel=NFE_LABEL[kind], title=f"model {model_of(test)} · {task} (test rows) · n = {test[0].n}")
         print(f"wrote {a.plot}")
 
 

@@ -34,7 +34,7 @@ def test_settings_grid_and_errors():
 
 
 def _row(sel, nfe, rate, **params):
-    return {"selector": sel, "params": params, "mean_nfe": nfe, "solve_rate": rate}
+    return bench.BenchRow(sel, params, nfe, solve_rate=rate)
 
 
 def test_equal_nfe_interpolates_and_flags_tolerance():
@@ -55,7 +55,7 @@ def test_equal_nfe_interpolates_and_flags_tolerance():
     assert [e["nfe"] for e in at_mi] == [12.0, 22.0]
     assert at_mi[0]["entropy_bound_solve_interp"] == pytest.approx(0.54)
     assert at_mi[0]["ours_minus_ref"] == pytest.approx(0.26)
-    assert [r["params"] for r in bench.sequential_match(rows, frac=0.4)] == [{"gamma": 0.01}]
+    assert [r.params for r in bench.sequential_match(rows, frac=0.4)] == [{"gamma": 0.01}]
     assert bench.sequential_match(rows) == []  # 1/4 of 60 = 15: only gamma=0.1 (0.8 < 0.89)
     with pytest.raises(ValueError, match="sequential"):
         bench.equal_nfe(rows[1:])
@@ -110,10 +110,9 @@ def test_equal_nfe_survives_ties():
     either way) once crashed the comparison by comparing their params dicts."""
     from mdmi.bench import equal_nfe
 
-    rows = [{"selector": "sequential", "params": {}, "mean_nfe": 10.0, "pll": -0.3},
-            {"selector": "mi_budget", "params": {"gamma": 30}, "mean_nfe": 4.0, "pll": -0.4},
-            {"selector": "mi_budget", "params": {"gamma": 1, "eta": 0}, "mean_nfe": 4.0, "pll": -0.4},
-            {"selector": "factor", "params": {"f": 4}, "mean_nfe": 4.0, "pll": -0.5}]
+    rows = [bench.BenchRow("sequential", {}, 10.0, pll=-0.3), bench.BenchRow("mi_budget", {"gamma": 30}, 4.0, pll=-0.4),
+            bench.BenchRow("mi_budget", {"gamma": 1, "eta": 0}, 4.0, pll=-0.4),
+            bench.BenchRow("factor", {"f": 4}, 4.0, pll=-0.5)]
     out = equal_nfe(rows, ref="factor", metric="pll", label="pll", lo=2.0, hi=3.0)
     at_factor = next(e for e in out if e["at"] == "factor")
     assert abs(at_factor["ours_minus_ref"] - 0.1) < 1e-12
@@ -143,5 +142,58 @@ def test_curve_rows_give_eta_zero_its_own_curve():
     rows = [_row("sequential", 60.0, 0.9), _row("mi_budget", 12.0, 0.8, gamma=3.0),
             _row("mi_budget", 20.0, 0.6, gamma=0.1, eta=0.0), _row("mi_budget", 30.0, 0.7, gamma=1.0, eta=1.0)]
     out = bench.curve_rows(rows)
-    assert [r["selector"] for r in out] == ["sequential", "mi_budget", "mi_budget(eta=0)", "mi_budget"]
-    assert rows[2]["selector"] == "mi_budget"  # the input rows are left as they were
+    assert [r.selector for r in out] == ["sequential", "mi_budget", "mi_budget(eta=0)", "mi_budget"]
+    assert rows[2].selector == "mi_budget"  # the input rows are left as they were
+
+
+def test_bench_rows_read_back_as_stored():
+    """Every stored bench result reads into BenchRows whose dicts are the stored rows, keys
+    in the same order: rewriting a result file from its rows changes no byte."""
+    from pathlib import Path
+
+    checked = 0
+    for f in sorted((Path(__file__).parent.parent / "benchmarks" / "results").rglob("*.json")):
+        got = json.loads(f.read_text())
+        if not (isinstance(got, list) and got and all(isinstance(r, dict) and "mean_nfe" in r for r in got)):
+            continue  # not a list of bench rows (rankings, MI, likelihood results)
+        rows = [bench.BenchRow.from_dict(r) for r in got]
+        assert json.dumps([r.as_dict() for r in rows], indent=2) == json.dumps(got, indent=2), f
+        checked += 1
+    assert checked > 0
+
+
+def test_bench_row_layouts():
+    row = bench.BenchRow("sequential", {}, 12.0, n=2, seconds=1.0, recovery=0.5, pll=-0.7, jsd=0.4,
+                         extra={"task": "cdr3", "jsd_floor": 0.4, "per_seq": {}, "samples": 3})
+    keys = list(row.as_dict())
+    # a sampled sequential row measures its JSD last, just before its floor
+    assert keys == ["selector", "params", "task", "n", "samples", "mean_nfe", "recovery", "pll", "per_seq", "seconds",
+                    "jsd", "jsd_floor", "nfe_reduction_vs_sequential"]
+    other = bench.BenchRow("topk", {"k": 2}, 6.0, recovery=0.5, pll=-0.7, jsd=0.5, extra={"per_seq": {}})
+    assert list(other.as_dict())[6:8] == ["per_seq", "jsd"] and other.get("pll") == -0.7
+    assert "jsd" not in bench.BenchRow("topk", {}, 6.0, pll=-1.0).as_dict()  # greedy: no JSD key
+    s = bench.BenchRow("topk", {"k": 2}, 6.0, n=3, solve_rate=1.0, solve_rate_ci95=[0.4, 1.0])
+    assert s.as_dict()["cell_accuracy"] is None and s.benchmark == "sudoku"  # always written, null when unknown
+    with pytest.raises(ValueError, match="mean_nfe"):
+        bench.BenchRow.from_dict({"selector": "topk", "params": {}})
+
+
+def test_empty_equal_nfe_says_why(capsys):
+    rows = [_row("sequential", 60.0, 0.9), _row("entropy_bound", 50.0, 0.9, gamma=0.1),
+            _row("mi_budget", 55.0, 0.9, gamma=0.1)]
+    c = bench.sudoku_comparison(rows)
+    assert c.entries == []
+    bench.print_comparison(c)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == ["equal NFE, mi_budget vs entropy_bound: no setting of mi_budget or entropy_bound at 2x-6x fewer "
+                   "NFE than sequential; run with --sweep (or give settings in that range)"]
+
+
+def test_every_selector_has_its_own_plot_style():
+    from mdmi.plots import selector_style
+
+    names = set(bench.SWEEPS) | set(bench.HMM_SWEEPS) | set(bench.ANTIBODY_SWEEPS) | {"mi_budget(eta=0)"}
+    styles = {n: tuple(sorted(selector_style(n).items())) for n in names}
+    assert len(set(styles.values())) == len(names)  # colour, marker, fill and line tell every curve apart
+    assert selector_style("mi_budget_oracle")["color"] == selector_style("mi_budget")["color"]
+    assert selector_style("not_in_the_table") == selector_style("not_in_the_table")  # fixed, not by call order

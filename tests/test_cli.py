@@ -62,5 +62,5 @@ def test_bench_hmm_rows():
     big = hmm.sample(20000, torch.Generator().manual_seed(0))
     assert cooccurrence_tv(big, joint) < 0.02
     rows = run_hmm(HMMOracle(hmm), hmm, ["sequential", "topk"], n=200, progress=False)
-    assert rows[0]["selector"].startswith("hmm_samples") and len(rows) == 2 + 4  # topk: 4 HMM knob values
-    assert rows[1]["mean_nfe"] == 6
+    assert rows[0].selector.startswith("hmm_samples") and len(rows) == 2 + 4  # topk: 4 HMM knob values
+    assert rows[1].mean_nfe == 6

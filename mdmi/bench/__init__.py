@@ -1,5 +1,26 @@
-"""Decoding benchmarks: every selector over its knob, one loop, one NFE count."""
+"""Decoding benchmarks: every selector over its knob, one loop, one NFE count.
 
-from .antibody import ANTIBODY_SWEEPS, print_antibody_table, run_antibody  # noqa: F401
-from .sudoku import *  # noqa: F401,F403
-from .sudoku import _interp  # noqa: F401
+- :mod:`.settings`: the knob sweeps of each benchmark, the settings a ``--selectors`` list
+  asks for, the selector built from one;
+- :mod:`.rows`: :class:`BenchRow`, one setting and what it measured (its JSON row);
+- :mod:`.sudoku`, :mod:`.hmm`, :mod:`.antibody`: the runs, each returning BenchRows;
+- :mod:`.analysis`: reduction vs sequential, equal-NFE comparisons, sequential match, tables.
+"""
+
+from .analysis import (METRICS, NFE_LABEL, Comparison, Metric, add_reduction, antibody_comparisons, comparisons,
+                       curve_rows, equal_nfe, interpolate, matches_sequential, print_antibody_table, print_comparison,
+                       print_hmm_table, print_sequential_match, print_sudoku_table, sequential_match, sequential_row,
+                       sudoku_comparison)
+from .antibody import run_antibody
+from .hmm import cooccurrence_tv, run_hmm
+from .rows import LAYOUTS, BenchRow, model_of, read_rows, write_rows
+from .settings import ANTIBODY_SWEEPS, HMM_SWEEPS, SWEEPS, build, selector_names, settings
+from .sudoku import run_sudoku
+
+__all__ = [
+    "ANTIBODY_SWEEPS", "HMM_SWEEPS", "LAYOUTS", "METRICS", "NFE_LABEL", "SWEEPS", "BenchRow", "Comparison", "Metric",
+    "add_reduction", "antibody_comparisons", "build", "comparisons", "cooccurrence_tv", "curve_rows", "equal_nfe",
+    "interpolate", "matches_sequential", "model_of", "print_antibody_table", "print_comparison", "print_hmm_table",
+    "print_sequential_match", "print_sudoku_table", "read_rows", "run_antibody", "run_hmm", "run_sudoku",
+    "selector_names", "sequential_match", "sequential_row", "settings", "sudoku_comparison", "write_rows",
+]

@@ -20,32 +20,18 @@ of each sequence, three ways:
 
 from __future__ import annotations
 
-import math
+import json
 import time
+from pathlib import Path
 
 import torch
 
-from .sudoku import build, settings
 from ..selectors import needs
+from .analysis import METRICS, NFE_LABEL, Comparison, add_reduction, curve_rows, matches_sequential
+from .rows import BenchRow
+from .settings import ANTIBODY_SWEEPS, build, settings
 
 TASKS = ("cdr3", "cdrs", "after_fr1", "denovo")
-# knob sweeps, cautious to aggressive. Antibody marginals in a masked CDR are broad (1-2
-# nats each), so budgets are larger than for Sudoku.
-ANTIBODY_SWEEPS = {
-    "sequential": [{}],
-    "topk": [{"k": k} for k in (2, 3, 4, 6, 8)],
-    "threshold": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
-    "factor": [{"f": f} for f in (0.5, 1.0, 2.0, 4.0)],
-    "entropy_bound": [{"gamma": g} for g in (0.3, 1.0, 3.0, 10.0)],
-    "mi_budget": [{"gamma": g} for g in (1.0, 3.0, 10.0, 30.0)] + [{"gamma": g, "eta": 0.0} for g in (0.1, 0.3, 1.0)],
-    "dependency_bound": [{"tau": t} for t in (0.3, 1.0, 3.0)],
-    "klass": [{"tau": t} for t in (0.9, 0.7, 0.5)],
-    "dilated": [{"base": b} for b in (2, 3, 4)],
-    "pc_sampler": [{"k": k} for k in (2, 4, 8)],
-    "info_gain": [{"k": k} for k in (2, 4, 8)],
-    "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": 2, "budget": 8, "tau": 0.5}],
-    "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
-}
 
 
 def task_batch(model, records, task: str, generator: torch.Generator | None = None):
@@ -146,7 +132,7 @@ def _load_reference(path, key: dict, x: torch.Tensor):
 def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
                  seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True,
                  pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "", on_row=None,
-                 block_length: int | None = None) -> list[dict]:
+                 block_length: int | None = None) -> list[BenchRow]:
     """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
     sequential runs first (twice when sampling: the JSD floor). ``reference``: a file that
     caches the sequential row and its sample counts, written on the first run and reused by
@@ -172,61 +158,62 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
         jobs = [("sequential", {})] + jobs  # the reference every row is compared with
     rows, ref = [], None
     if cached is not None:  # sequential from the cache: its row as first measured, its counts
-        rows, ref = [cached["row"]], cached["counts"]
+        rows, ref = [BenchRow.from_dict(cached["row"])], cached["counts"]
         jobs = [j for j in jobs if j[0] != "sequential"]
     for name, params in tqdm(jobs, desc=f"bench antibody {task}", unit="setting", disable=not progress):
         sel = build(name, params, model, estimator)
         toks, nfe, secs, extra = decode_runs(model, x, sel, temperature, samples, seed, batch_size, block_length)
         q, counts = score(model, toks, native, filled, ref, pll_samples)
-        row = {"selector": name, "params": params, "task": task, "n": len(records), "temperature": temperature,
-               "samples": toks.shape[0], "mean_nfe": float(nfe.double().mean()), **q, "seconds": secs,
-               "seqs_per_s": toks.shape[0] * len(records) / secs, "mean_filled": float(filled.sum(1).double().mean()),
-               # observed positions (the prompt, special tokens) checked, not assumed, to be as given
-               "observed_untouched": bool(torch.equal(toks[:, ~filled], x[None].expand_as(toks)[:, ~filled]))}
+        row = BenchRow(selector=name, params=params, mean_nfe=float(nfe.double().mean()), n=len(records),
+                       seconds=secs, recovery=q["recovery"], pll=q["pll"], jsd=q.get("jsd"),
+                       extra={"task": task, "temperature": temperature, "samples": toks.shape[0],
+                              "per_seq": q["per_seq"], "seqs_per_s": toks.shape[0] * len(records) / secs,
+                              "mean_filled": float(filled.sum(1).double().mean()),
+                              # observed positions (the prompt, special tokens) checked, not assumed, to be as given
+                              "observed_untouched": bool(torch.equal(toks[:, ~filled],
+                                                                     x[None].expand_as(toks)[:, ~filled]))})
         if needs(name) == "exact":
-            row["oracle_extra_passes_per_seq"] = extra / (len(records) * toks.shape[0])
+            row.extra["oracle_extra_passes_per_seq"] = extra / (len(records) * toks.shape[0])
         if name == "sequential" and ref is None:
             ref = counts
             if temperature > 0:  # a second, independent sequential run: how far sampling noise alone gets
                 toks2, _, _, _ = decode_runs(model, x, sel, temperature, samples, seed + 10_007, batch_size,
                                              block_length)
                 c2 = torch.nn.functional.one_hot(toks2, model.vocab_size).sum(0).double()
-                row["jsd"], row["per_seq"]["jsd"] = _jsd_stats(counts, c2, filled)
-                row["jsd_floor"] = row["jsd"]
+                row.jsd, row.extra["per_seq"]["jsd"] = _jsd_stats(counts, c2, filled)
+                row.extra["jsd_floor"] = row.jsd
             if reference is not None:
-                torch.save({"key": key, "x": x, "row": row, "counts": counts}, reference)
+                torch.save({"key": key, "x": x, "row": row.as_dict(), "counts": counts}, reference)
         rows.append(row)
         if on_row is not None:
             on_row(rows)
-    seq = rows[0]
+    add_reduction(rows)
     for r in rows:
-        r["nfe_reduction_vs_sequential"] = seq["mean_nfe"] / r["mean_nfe"]
-        r["matches_sequential"] = matches_sequential(r, seq)
-        if "jsd" in r:
-            r["neg_jsd"] = -r["jsd"]  # higher is better, for the equal-NFE comparison
+        r.extra["matches_sequential"] = matches_sequential(r, rows[0])
+        if r.jsd is not None:
+            r.extra["neg_jsd"] = -r.jsd  # higher is better, for the equal-NFE comparison
+        if block_length is not None:
+            r.extra["block_length"] = block_length
     return rows
 
 
-def matches_sequential(row: dict, seq: dict) -> bool:
-    """Issue 15's bar for keeping sequential's quality: greedy, recovery within 1 point and
-    PLL within 0.02 nats/residue of sequential's; sampled, JSD to sequential's samples
-    within the floor (two sequential runs) + 0.01 nats."""
-    if "jsd_floor" in seq:
-        return row["jsd"] <= seq["jsd_floor"] + 0.01
-    return abs(row["recovery"] - seq["recovery"]) <= 0.01 and row["pll"] >= seq["pll"] - 0.02
+def write_analysis(rows: list[BenchRow], json_path: str | Path, comparisons: list[Comparison] = (),
+                   plot_path: str | Path | None = None, model: str = "", task: str = "") -> list[Path]:
+    """Beside the rows at ``json_path`` (written first, by :func:`write_rows`, as soon as the
+    run ends): the equal-NFE comparisons (``_equal_nfe.json``, one entry list per "ours vs
+    ref") and the Pareto plot (PLL, or JSD when sampled, vs mean NFE; the MI budget at
+    eta = 0 its own curve) titled with ``model``, ``task`` and n. Returns the paths written."""
+    json_path = Path(json_path)
+    written = []
+    if comparisons:
+        side = json_path.with_name(json_path.stem + "_equal_nfe.json")
+        side.write_text(json.dumps({c.key: c.entries for c in comparisons}, indent=2) + "\n")
+        written.append(side)
+    if plot_path:
+        from ..plots import pareto_plot
 
-
-def print_antibody_table(rows: list[dict]) -> None:
-    sampled = any("jsd" in r for r in rows)
-    print(f"{'selector':18s} {'params':24s} {'NFE':>6s} {'xfewer':>6s} {'recovery':>8s} {'PLL':>8s}"
-          + (f" {'JSD':>7s}" if sampled else "") + f" {'seq/s':>7s} {'= seq':>5s}")
-    for r in rows:
-        p = ",".join(f"{k}={v}" for k, v in r["params"].items())
-        print(f"{r['selector']:18s} {p:24s} {r['mean_nfe']:6.2f} {r['nfe_reduction_vs_sequential']:6.2f} "
-              f"{100 * r['recovery']:7.1f}% {r['pll']:8.4f}"
-              + (f" {r.get('jsd', math.nan):7.4f}" if sampled else "") + f" {r['seqs_per_s']:7.1f}"
-              + f" {'yes' if r.get('matches_sequential') else '':>5s}")
-    print("= seq: keeps sequential's quality (greedy: recovery within 1 point and PLL within 0.02; "
-          "sampled: JSD within the floor + 0.01)")
-    if sampled:
-        print(f"JSD floor (two independent sequential runs): {rows[0].get('jsd_floor', math.nan):.4f} nats")
+        metric = "jsd" if any(r.jsd is not None for r in rows) else "pll"
+        pareto_plot(curve_rows(rows), plot_path, metric=metric, ylabel=METRICS[metric].label, scale=1.0,
+                    xlabel=NFE_LABEL["antibody"], title=f"model {model} · {task} · n = {rows[0].n} sequences")
+        written.append(Path(plot_path))
+    return written

@@ -1,8 +1,7 @@
-"""``mdmi bench sudoku|merge|hmm``: every selector over its knob, one NFE count."""
+"""``mdmi bench sudoku|merge|hmm|antibody``: parse the flags, run :mod:`mdmi.bench`, print."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_sweep_args, check_positive, default_estimator,
@@ -23,60 +22,30 @@ def cmd_bench_sudoku(args):
     names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     for r in rows:
-        r["provenance"] = provenance(args)
-    _report_sudoku(rows, args.json, args.plot)
+        r.provenance = provenance(args)
+    _report_sudoku(rows, args.json, args.plot, model=model_dir, task=f"Sudoku {Path(args.puzzles).name}")
 
 
-def _report_sudoku(rows, json_path, plot_path):
+def _report_sudoku(rows, json_path, plot_path, model: str, task: str):
     """Table, equal-NFE comparison, sequential match; JSON/CSV/plot when json_path is given."""
     from .. import bench
 
-    bench.print_table(rows)
-    have = {r["selector"] for r in rows}
-    cmp = None
-    if {"sequential", "mi_budget", "entropy_bound"} <= have:
-        cmp = bench.equal_nfe(rows)
-        bench.print_equal_nfe(cmp)
-        s = bench.sequential_row(rows)
-        ok = bench.sequential_match(rows)
-        print(f"mi_budget within 1 point of sequential ({100 * s['solve_rate']:.1f}%) at <= 1/4 of its NFE "
-              f"({s['mean_nfe'] / 4:.2f}): " + (", ".join(f"{r['params']} {100 * r['solve_rate']:.1f}% at "
-                                                         f"{r['mean_nfe']:.2f}" for r in ok) or "none"))
+    bench.print_sudoku_table(rows)
+    cmp = bench.sudoku_comparison(rows)
+    if cmp is not None:
+        bench.print_comparison(cmp)
+        bench.print_sequential_match(rows)
     if json_path:
-        bench.write(rows, json_path, plot_path)
-        if cmp is not None:
-            side = Path(json_path).with_name(Path(json_path).stem + "_equal_nfe.json")
-            side.write_text(json.dumps(cmp, indent=2) + "\n")
-        print(f"wrote {json_path} (+ .csv{', _equal_nfe.json' if cmp is not None else ''})"
-              f"{' and ' + plot_path if plot_path else ''}")
+        written = bench.sudoku.write(rows, json_path, plot_path, cmp, model=model, task=task)
+        print("wrote " + ", ".join(map(str, written)))
 
 
 def cmd_bench_merge(args):
     """Rows of several bench sudoku runs on the same puzzles, reported as one."""
     from .. import bench
 
-    rows, seen = [], set()
-    for f in args.inputs:
-        try:
-            got = json.loads(Path(f).read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{f} is not JSON: {e}") from None
-        if not isinstance(got, list) or not got or not all(
-                isinstance(r, dict) and {"selector", "params", "n", "mean_nfe", "solve_rate"} <= set(r) for r in got):
-            raise ValueError(f"{f} is not a 'bench sudoku --json' result (a list of rows with selector, params, "
-                             f"n, mean_nfe, solve_rate)")
-        for r in got:
-            key = (r["selector"], json.dumps(r["params"], sort_keys=True))
-            if key in seen:
-                raise ValueError(f"{f}: {r['selector']} {r['params']} appears in more than one input")
-            seen.add(key)
-            rows.append(r)
-    ns = {r["n"] for r in rows}
-    if len(ns) > 1:
-        raise ValueError(f"inputs were run on different puzzle counts {sorted(ns)}; merge runs on the same puzzles")
-    first = {name: k for k, name in reversed(list(enumerate(r["selector"] for r in rows)))}
-    rows.sort(key=lambda r: first[r["selector"]])  # stable: each selector's rows together, in input order
-    _report_sudoku(bench.add_reduction(rows), args.json, args.plot)
+    rows = bench.sudoku.merge(args.inputs)
+    _report_sudoku(rows, args.json, args.plot, model=bench.model_of(rows), task="Sudoku, merged runs")
 
 
 def cmd_bench_hmm(args):
@@ -94,16 +63,13 @@ def cmd_bench_hmm(args):
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
     for r in rows:
-        r["provenance"] = provenance(args)
+        r.provenance = provenance(args)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-
+        bench.write_rows(rows, args.json)
 
 
 def cmd_bench_antibody(args):
     from .. import bench
-    from ..bench import ANTIBODY_SWEEPS, print_antibody_table, run_antibody
     from ..tasks.antibody import read_antibody_fasta
 
     check_positive(args, "batch_size", "samples", "pll_samples")
@@ -111,46 +77,31 @@ def cmd_bench_antibody(args):
     records = read_antibody_fasta(args.fasta, max_length=model.max_residues)[: args.limit or None]
     est_dir = default_estimator(args.estimator, args.model)  # the shipped head of a pretrained name
     estimator = load_estimator(est_dir, args.model, args) if est_dir else None
-    names = args.selectors.split(",") if args.selectors else bench.selector_names(ANTIBODY_SWEEPS, estimator is not None)
+    names = (args.selectors.split(",") if args.selectors
+             else bench.selector_names(bench.ANTIBODY_SWEEPS, estimator is not None))
     partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
 
     def save_partial(rows):  # a killed run keeps every finished setting
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(rows, indent=2) + "\n")
+        bench.write_rows(rows, partial)
 
-    rows = run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
-                        samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
-                        pll_samples=args.pll_samples, reference=args.reference, model_name=args.model,
-                        on_row=save_partial if partial else None, block_length=args.block_length)
-    if args.block_length is not None:
-        for r in rows:
-            r["block_length"] = args.block_length
-    print_antibody_table(rows)
+    rows = bench.run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
+                              samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
+                              pll_samples=args.pll_samples, reference=args.reference, model_name=args.model,
+                              on_row=save_partial if partial else None, block_length=args.block_length)
+    bench.print_antibody_table(rows)
     for r in rows:
-        r["provenance"] = provenance(args)
+        r.provenance = provenance(args)
     if args.json:  # the rows first: nothing after this may lose them
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        bench.write_rows(rows, args.json)
         partial.unlink(missing_ok=True)
-    curves = bench.curve_rows(rows)
-    have = {r["selector"] for r in curves}
-    sampled = any("jsd" in r for r in rows)
-    metric = "neg_jsd" if sampled else "pll"  # higher is better
-    cmp = {}
-    for ours in ("mi_budget", "mi_budget(eta=0)"):
-        for ref in ("entropy_bound", "threshold", "factor"):
-            if {ours, ref} <= have:
-                cmp[f"{ours} vs {ref}"] = bench.equal_nfe(curves, ours=ours, ref=ref, metric=metric, label=metric)
-                bench.print_equal_nfe(cmp[f"{ours} vs {ref}"], ours=ours, ref=ref, label=metric, scale=1.0)
+    cmps = bench.antibody_comparisons(rows)
+    for c in cmps:
+        bench.print_comparison(c)
     if args.json:
-        if cmp:
-            Path(args.json).with_name(Path(args.json).stem + "_equal_nfe.json").write_text(json.dumps(cmp, indent=2) + "\n")
-        if args.plot:
-            bench.pareto_plot(rows, args.plot, metric="jsd" if sampled else "pll", scale=1.0,
-                              ylabel="JSD to sequential's samples (nats, lower is better)" if sampled
-                              else "PLL of filled residues (nats)",
-                              xlabel="mean NFE (model passes per sequence, log scale)")
-        print(f"wrote {args.json}" + (f" and {args.plot}" if args.plot else ""))
+        mode = "greedy" if args.temperature == 0 else f"sampled at T={args.temperature:g}, {args.samples} samples"
+        written = bench.antibody.write_analysis(rows, args.json, cmps, args.plot, model=args.model,
+                                                task=f"{args.task}, {mode}")
+        print("wrote " + ", ".join(map(str, [args.json, *written])))
 
 
 def add_parsers(sub) -> None:
