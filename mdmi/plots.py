@@ -19,9 +19,11 @@ def _plt():
 
 
 def mi_maps(exact: torch.Tensor, predicted: torch.Tensor | None, path: str | Path, cell: int | None = None,
-            grid: int = 0, title: str = "") -> None:
-    """Exact and (if given) predicted (L, L) MI side by side; for a grid task also a board
-    heat map of ``cell``'s MI with every other cell."""
+            grid: int = 0, title: str = "", pairs: torch.Tensor | None = None) -> None:
+    """Exact and (if given) predicted (L, L) MI side by side on one colour scale (the
+    diagonal kept out of it); for a grid task also a board heat map of ``cell``'s MI with
+    every other cell. ``pairs`` (L, L) bool: the masked pairs the head's Spearman is
+    computed over (written on the plot); default every off-diagonal pair."""
     plt = _plt()
     mats = [("exact MI (nats)", exact)] + ([("predicted MI (nats)", predicted)] if predicted is not None else [])
     boards = grid and cell is not None
@@ -33,8 +35,9 @@ def mi_maps(exact: torch.Tensor, predicted: torch.Tensor | None, path: str | Pat
     if predicted is not None:  # the statistic the head is judged by, on the plot itself
         from .stats import spearman
 
-        title = (title + "  " if title else "") + f"Spearman (exact vs predicted, off-diagonal) = " \
-            f"{spearman(exact[off].double(), predicted[off].double()):.3f}"
+        sel = off if pairs is None else pairs & off
+        rho = spearman(exact[sel].double(), predicted[sel].double())
+        title = (title + "  " if title else "") + f"head vs exact: Spearman {rho:.3f} over {int(sel.sum())} masked pairs"
     for k, (name, m) in enumerate(mats):
         ax = axes[k]
         im = ax.imshow(m.numpy(), cmap="magma", vmin=0, vmax=vmax)

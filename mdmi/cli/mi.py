@@ -48,7 +48,7 @@ def cmd_mi(args):
         from ..plots import mi_maps
 
         mi_maps(m.float(), None if pred is None else pred.float(), args.plot, cell=cell, grid=grid,
-                title=(args.puzzle or args.fasta)[:40])
+                title=(args.puzzle or args.fasta)[:40], pairs=pair)
         print(f"wrote {args.plot}")
 
 
