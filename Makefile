@@ -38,3 +38,12 @@ test: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The documentation site, into site/: the docs extra, a check that benchmarks/results/README.md
+# matches the result files (python benchmarks/index.py rewrites it), then mkdocs build, which runs
+# docs/gen/pages.py to write the CLI reference and the results pages into the build.
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	$(PY) benchmarks/index.py --check
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict
