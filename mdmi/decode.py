@@ -16,6 +16,15 @@ caps the passes per block (the last one fills what is left); ``eos_id`` ends a s
 once an EOS and everything before it are filled (the rest becomes EOS without a pass,
 counted in ``eos_filled``, never in NFE); ``attention_mask`` marks left padding, which is
 never filled and is passed to the model.
+
+``prefix_cache=True`` reuses the keys and values of everything before the current block
+across the block's steps (Fast-dLLM's prefix cache): the cache is built by the full pass
+that starts a block (and whenever the batch's block changes) and the other passes of the
+block compute only the current block and what follows it. It is approximate: the cached
+prefix attended to the block as it was when the cache was built. The model must offer
+``prefix_cache(x, P, attention_mask)`` and ``forward_cached(x[:, P:], cache, mask)``
+(:class:`~mdmi.interface.PrefixCacheModel`; mdmi's own transformer does). Each cached
+pass still counts as one NFE.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .interface import allowed_tokens, free_positions, masked_log_probs, model_device
+from .interface import ModelOutput, PrefixCacheModel, allowed_tokens, free_positions, masked_log_probs, model_device
 from .selectors.base import StepState, as_selector
 
 
@@ -102,6 +111,7 @@ def decode(
     steps_per_block: int | None = None,
     eos_id: int | None = None,
     attention_mask: torch.Tensor | None = None,
+    prefix_cache: bool = False,
 ) -> DecodeResult:
     """Fill every masked position of ``x`` (B, L) with ``model`` and ``selector``.
 
@@ -124,6 +134,9 @@ def decode(
     ``result.extra_passes.sum()`` spent by an exact-MI selector.
     """
     _check_args(model, x, temperature, block_length, steps_per_block, eos_id, attention_mask, generator)
+    if prefix_cache and not isinstance(model, PrefixCacheModel):
+        raise ValueError(f"prefix_cache=True needs a model with prefix_cache() and forward_cached() "
+                         f"(mdmi's transformer has them); {type(model).__name__} has not")
     selector = as_selector(selector)
     selector.reset()
     dev = model_device(model) or x.device
@@ -145,6 +158,7 @@ def decode(
     cur_block = torch.full((B,), -1, dtype=torch.long, device=dev)
     block_step = torch.zeros(B, dtype=torch.long, device=dev)
     pos = torch.arange(L, device=dev)
+    cache = None  # (PrefixCache, the rows it holds, their blocks, P, prefix logits, prefix hidden)
     steps: list[dict] = []
     limit = max_steps if max_steps is not None else L + 1 + int(selector.extra_steps)
     for t in range(limit):
@@ -158,7 +172,11 @@ def decode(
         cur_block = torch.where(masked.any(1), blk, cur_block)
         in_block = blocks == cur_block[:, None]  # (B, L)
         xb, mb, inb = x[rows], masked[rows] & in_block[rows], in_block[rows]
-        out = model(xb) if attention_mask is None else model(xb, attention_mask=attention_mask[rows])
+        amb = None if attention_mask is None else attention_mask[rows]
+        if prefix_cache:
+            out, cache = _cached_pass(model, xb, amb, rows, cur_block, in_block, cache)
+        else:
+            out = model(xb) if amb is None else model(xb, attention_mask=amb)
         nfe[rows] += 1
         a = allow[rows] if allow.dim() == 3 else allow
         lp = masked_log_probs(out.logits, a)
@@ -219,6 +237,24 @@ def decode(
                 step["pairwise"] = [choice.pairwise[i][s][:, s].tolist() for i, s in enumerate(sel)]
             steps.append(step)
     return DecodeResult(tokens=x, nfe=nfe, trace=steps, extra_passes=extra, eos_filled=eos_filled)
+
+
+def _cached_pass(model, xb, amb, rows, cur_block, in_block, cache):
+    """One pass of the rows ``rows`` with the prefix cache: a full pass that (re)builds the
+    cache when it is missing or the rows' blocks moved on, else a pass over the positions
+    from the current block on. Returns (output over all L positions, the cache)."""
+    P = int(in_block[rows].long().argmax(1).min())  # where the earliest current block starts
+    if cache is not None:
+        c, c_rows, c_blocks, c_P, c_logits, c_hidden = cache
+        where = torch.searchsorted(c_rows, rows)  # rows only ever leave the batch
+        if c_P == P and torch.equal(c_blocks[where], cur_block[rows]):
+            suf = model.forward_cached(xb[:, P:], c.select(where), None if amb is None else amb[:, P:])
+            logits = torch.cat([c_logits[where], suf.logits], 1)
+            hidden = None if suf.hidden is None else torch.cat([c_hidden[where], suf.hidden], 1)
+            return ModelOutput(logits=logits, hidden=hidden), cache
+    c, out = model.prefix_cache(xb, P, amb)
+    hidden = None if out.hidden is None else out.hidden[:, :P]
+    return out, (c, rows.clone(), cur_block[rows].clone(), P, out.logits[:, :P], hidden)
 
 
 def replay(x: torch.Tensor, result: DecodeResult, mask_id: int | None = None):

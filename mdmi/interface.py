@@ -58,6 +58,18 @@ class ProteinModel(MaskedModel, Protocol):
     def fixed(self, x: torch.Tensor) -> torch.Tensor: ...  # (B, L) bool: start, end and padding tokens
 
 
+@runtime_checkable
+class PrefixCacheModel(Protocol):
+    """A model that can reuse the keys and values of a finished prefix (the ``prefix_cache``
+    option of :func:`mdmi.decode`): ``prefix_cache(x, P, attention_mask) -> (cache, output)``
+    is one full pass that keeps positions < P; ``forward_cached(x[:, P:], cache,
+    attention_mask[:, P:]) -> ModelOutput`` computes positions P.. only."""
+
+    def prefix_cache(self, x: torch.Tensor, prefix_len: int, attention_mask: torch.Tensor | None = None): ...
+
+    def forward_cached(self, x_suffix: torch.Tensor, cache, attention_mask: torch.Tensor | None = None): ...
+
+
 def model_device(model) -> torch.device | None:
     """Where ``model`` runs: its ``device`` attribute (Hugging Face adapters), else the
     device of its first parameter (a torch module), else None (no preference: an oracle)."""

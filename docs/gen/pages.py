@@ -1,6 +1,8 @@
 """Run by the mkdocs-gen-files plugin during ``mkdocs build`` (see ``mkdocs.yml``): writes the
 generated pages into the build (nothing lands in the source tree): ``reference/cli.md``
-from the ``mdmi`` parser and ``results/*`` from ``benchmarks/results``."""
+from the ``mdmi`` parser, ``reference/selectors.md`` from the selector registry (the prose
+in ``selectors_template.md``, the table from the knob specs) and ``results/*`` from
+``benchmarks/results``."""
 
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ def generator(name: str):
 
 with mkdocs_gen_files.open("reference/cli.md", "w") as f:
     f.write(generator("cli_reference").render())
+
+with mkdocs_gen_files.open("reference/selectors.md", "w") as f:
+    from mdmi.selectors.registry import markdown_table
+
+    f.write((HERE / "selectors_template.md").read_text().replace("{{SELECTOR_TABLE}}", markdown_table()))
 
 for path, content in generator("results_pages").pages().items():
     with mkdocs_gen_files.open(path, "wb" if isinstance(content, bytes) else "w") as f:

@@ -55,7 +55,8 @@ def cmd_generate_text(args):
     selector = selector_from_args(args, model)
     outs = generate(model, prompts, selector, gen_length=args.gen_length, block_length=args.block_length,
                     steps_per_block=args.steps_per_block, temperature=args.temperature,
-                    generator=torch.Generator().manual_seed(args.seed), batch_size=args.batch_size, progress=True)
+                    generator=torch.Generator().manual_seed(args.seed), batch_size=args.batch_size, progress=True,
+                    prefix_cache=args.prefix_cache)
     for g in outs:
         print(f"{g.prompt}{g.text}\t[NFE {g.nfe}, {g.tokens_per_pass:.2f} tokens/pass]")
     nfe = sum(g.nfe for g in outs) / len(outs)
@@ -97,6 +98,8 @@ def add_parsers(sub) -> None:
     gtx.add_argument("--steps-per-block", type=int, help="cap on passes per block (default: no cap)")
     gtx.add_argument("--batch-size", type=int, default=64, help="prompts decoded together (left-padded)")
     gtx.add_argument("--json", help="write the answers and their NFE here")
+    gtx.add_argument("--prefix-cache", action="store_true",
+                     help="reuse the finished prefix's keys and values within a block (approximate; mdmi models)")
     add_decode_args(gtx)
     require_model(gtx, "a text dLLM: an mdmi text checkpoint or hf:<id or dir>")
     gtx.set_defaults(func=cmd_generate_text)

@@ -31,7 +31,7 @@ def cmd_eval_text(args):
     model = load(args.model, args)
     selector = selector_from_args(args, model)
     kw = dict(block_length=args.block_length, temperature=args.temperature, samples=args.samples, seed=args.seed,
-              batch_size=args.batch_size, progress=True)
+              batch_size=args.batch_size, progress=True, prefix_cache=args.prefix_cache)
     ref = None
     if args.samples > 1 and args.selector != "sequential":  # JSD to sequential's answers, same seed
         ref = textbed.evaluate(model, pairs, make_selector("sequential"), **kw)["answers"]
@@ -75,6 +75,8 @@ def add_eval_parser(esub) -> None:
     et.add_argument("--samples", type=int, default=1, help="answers per prompt (with --temperature > 0)")
     et.add_argument("--batch-size", type=int, default=256, help="prompts decoded together")
     et.add_argument("--json", help="write the metrics and answers here")
+    et.add_argument("--prefix-cache", action="store_true",
+                    help="reuse the finished prefix's keys and values within a block (approximate; mdmi models)")
     add_decode_args(et)
     require_model(et, "a text dLLM checkpoint ('mdmi train text')")
     et.set_defaults(func=cmd_eval_text)

@@ -134,7 +134,8 @@ class Generation:
 
 def generate(model, prompts: list[str], selector, gen_length: int = 32, block_length: int | None = None,
              steps_per_block: int | None = None, temperature: float = 0.0, generator=None,
-             batch_size: int = 64, tokenizer=None, progress: bool = False) -> list[Generation]:
+             batch_size: int = 64, tokenizer=None, progress: bool = False,
+             prefix_cache: bool = False) -> list[Generation]:
     """Answer every prompt with ``model`` and ``selector`` (see :func:`mdmi.decode` for the
     block, EOS and padding rules). Cost: sum of ``nfe`` passes."""
     from ..decode import decode
@@ -156,7 +157,7 @@ def generate(model, prompts: list[str], selector, gen_length: int = 32, block_le
         if dev is not None:
             x, am = x.to(dev), am.to(dev)
         res = decode(model, x, selector, generator=generator, temperature=temperature, block_length=block_length,
-                     steps_per_block=steps_per_block, eos_id=tok.eos_id,
+                     steps_per_block=steps_per_block, eos_id=tok.eos_id, prefix_cache=prefix_cache,
                      attention_mask=None if width or bool(am.all()) else am)
         gen = res.tokens[:, -gen_length:].tolist()
         out += [Generation(p, tok.decode(g), g, int(n), int(e))

@@ -177,7 +177,7 @@ def answer_jsd(a: list[str], b: list[str]) -> float:
 
 def evaluate(model, pairs: list[tuple[str, str]], selector, block_length: int | None = None,
              temperature: float = 0.0, samples: int = 1, seed: int = 0, batch_size: int = 256,
-             reference: list[list[str]] | None = None, progress: bool = False) -> dict:
+             reference: list[list[str]] | None = None, progress: bool = False, prefix_cache: bool = False) -> dict:
     """Validity of ``selector``'s answers to ``pairs`` (greedy, or ``samples`` draws at
     ``temperature``): rate with its 95% Wilson interval over all answers, per problem the
     fraction valid, mean NFE per answer; when sampling, the mean fraction of distinct valid
@@ -191,7 +191,7 @@ def evaluate(model, pairs: list[tuple[str, str]], selector, block_length: int | 
     prompts = [p for p, _ in pairs for _ in range(samples)]
     gens = generate(model, prompts, selector, gen_length=GEN_LENGTH, block_length=block_length,
                     temperature=temperature, generator=torch.Generator().manual_seed(seed), batch_size=batch_size,
-                    progress=progress)
+                    progress=progress, prefix_cache=prefix_cache)
     answers = [[g.text for g in gens[i * samples:(i + 1) * samples]] for i in range(len(pairs))]
     ok = [[check(task_of(p), p, a) for a in ans] for (p, _), ans in zip(pairs, answers)]
     k, n = sum(map(sum, ok)), len(prompts)
