@@ -20,7 +20,8 @@ never filled and is passed to the model.
 ``prefix_cache=True`` reuses the keys and values of everything before the current block
 across the block's steps (Fast-dLLM's prefix cache): the cache is built by the full pass
 that starts a block (and whenever the batch's block changes) and the other passes of the
-block compute only the current block and what follows it. It is approximate: the cached
+block compute only the current block and what follows it (in a batch, from the earliest
+current block on: the cache is rebuilt when that one is done). It is approximate: the cached
 prefix attended to the block as it was when the cache was built. The model must offer
 ``prefix_cache(x, P, attention_mask)`` and ``forward_cached(x[:, P:], cache, mask)``
 (:class:`~mdmi.interface.PrefixCacheModel`; mdmi's own transformer does). Each cached
@@ -241,13 +242,13 @@ def decode(
 
 def _cached_pass(model, xb, amb, rows, cur_block, in_block, cache):
     """One pass of the rows ``rows`` with the prefix cache: a full pass that (re)builds the
-    cache when it is missing or the rows' blocks moved on, else a pass over the positions
-    from the current block on. Returns (output over all L positions, the cache)."""
+    cache when it is missing or the earliest current block (P, where it starts) moved on,
+    else a pass over the positions from P on. Returns (output over all L positions, the cache)."""
     P = int(in_block[rows].long().argmax(1).min())  # where the earliest current block starts
     if cache is not None:
-        c, c_rows, c_blocks, c_P, c_logits, c_hidden = cache
+        c, c_rows, _, c_P, c_logits, c_hidden = cache
         where = torch.searchsorted(c_rows, rows)  # rows only ever leave the batch
-        if c_P == P and torch.equal(c_blocks[where], cur_block[rows]):
+        if c_P == P:  # rows ahead of the earliest block find their own block in the fresh suffix
             suf = model.forward_cached(xb[:, P:], c.select(where), None if amb is None else amb[:, P:])
             logits = torch.cat([c_logits[where], suf.logits], 1)
             hidden = None if suf.hidden is None else torch.cat([c_hidden[where], suf.hidden], 1)
