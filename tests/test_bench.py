@@ -197,3 +197,23 @@ def test_every_selector_has_its_own_plot_style():
     assert len(set(styles.values())) == len(names)  # colour, marker, fill and line tell every curve apart
     assert selector_style("mi_budget_oracle")["color"] == selector_style("mi_budget")["color"]
     assert selector_style("not_in_the_table") == selector_style("not_in_the_table")  # fixed, not by call order
+
+
+def test_without_sweep_the_shipped_heads_picks_run():
+    from pathlib import Path
+
+    from mdmi.estimator import Estimator
+    from mdmi.resources import checkpoint_dir
+
+    picked = {"mi_budget": [{"gamma": 7}, {"gamma": 0.1, "eta": 0.0}]}
+    assert bench.settings(["sequential", "mi_budget", "threshold"], sweep=False, sweeps=bench.ANTIBODY_SWEEPS,
+                          picked=picked) == [("sequential", {}), ("mi_budget", {"gamma": 7}),
+                                             ("mi_budget", {"gamma": 0.1, "eta": 0.0}),
+                                             ("threshold", bench.ANTIBODY_SWEEPS["threshold"][0])]
+    assert bench.settings(["mi_budget"], sweep=True, sweeps=bench.ANTIBODY_SWEEPS, picked=picked) == \
+        [("mi_budget", p) for p in bench.ANTIBODY_SWEEPS["mi_budget"]]  # --sweep ignores the picks
+    head = Estimator.load(Path(checkpoint_dir("sapiens_vh")) / "estimator")
+    cdr3 = bench.picked_settings(head, "cdr3", 0.0)
+    assert {"mi_budget", "threshold", "factor", "entropy_bound"} <= set(cdr3)
+    assert bench.picked_settings(head, "cdr3", 1.0) == {}  # picked greedily: not for sampling
+    assert set(bench.picked_settings(head, "denovo", 1.0)) >= {"mi_budget"}

@@ -14,12 +14,12 @@ from .analysis import (METRICS, NFE_LABEL, Comparison, Metric, add_reduction, an
 from .antibody import run_antibody
 from .hmm import cooccurrence_tv, run_hmm
 from .rows import LAYOUTS, BenchRow, model_of, read_rows, write_rows
-from .settings import ANTIBODY_SWEEPS, HMM_SWEEPS, SWEEPS, build, selector_names, settings
+from .settings import ANTIBODY_SWEEPS, HMM_SWEEPS, SWEEPS, build, picked_settings, selector_names, settings
 from .sudoku import run_sudoku
 
 __all__ = [
     "ANTIBODY_SWEEPS", "HMM_SWEEPS", "LAYOUTS", "METRICS", "NFE_LABEL", "SWEEPS", "BenchRow", "Comparison", "Metric",
-    "add_reduction", "antibody_comparisons", "build", "comparisons", "cooccurrence_tv", "curve_rows", "equal_nfe",
+    "add_reduction", "antibody_comparisons", "build", "picked_settings", "comparisons", "cooccurrence_tv", "curve_rows", "equal_nfe",
     "interpolate", "matches_sequential", "model_of", "print_antibody_table", "print_comparison", "print_hmm_table",
     "print_sequential_match", "print_sudoku_table", "read_rows", "run_antibody", "run_hmm", "run_sudoku",
     "selector_names", "sequential_match", "sequential_row", "settings", "sudoku_comparison", "write_rows",

@@ -132,7 +132,7 @@ def _load_reference(path, key: dict, x: torch.Tensor):
 def run_antibody(model, records, task: str, selectors, estimator=None, temperature: float = 0.0, samples: int = 1,
                  seed: int = 0, batch_size: int = 64, sweep: bool = True, progress: bool = True,
                  pll_samples: int = PLL_SAMPLES, reference=None, model_name: str = "", on_row=None,
-                 block_length: int | None = None) -> list[BenchRow]:
+                 block_length: int | None = None, picked: dict | None = None) -> list[BenchRow]:
     """One row per (selector, params) of ``ANTIBODY_SWEEPS`` restricted to ``selectors``;
     sequential runs first (twice when sampling: the JSD floor). ``reference``: a file that
     caches the sequential row and its sample counts, written on the first run and reused by
@@ -152,7 +152,7 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
     if block_length is not None:  # a key without it still matches references cached before blocks existed
         key["block_length"] = int(block_length)
     cached = _load_reference(reference, key, x)
-    jobs = settings(selectors, sweep, ANTIBODY_SWEEPS)
+    jobs = settings(selectors, sweep, ANTIBODY_SWEEPS, picked)
     jobs = [j for j in jobs if j[0] == "sequential"] + [j for j in jobs if j[0] != "sequential"]
     if not jobs or jobs[0][0] != "sequential":
         jobs = [("sequential", {})] + jobs  # the reference every row is compared with

@@ -84,11 +84,13 @@ def build(name: str, params: dict, model, estimator):
     return make_selector(name, **params)
 
 
-def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[tuple[str, dict]]:
-    """(name, params) jobs: every knob value of each selector's sweep, or only its first one.
-    A selector given as a spec with knobs (:func:`mdmi.selectors.parse_spec`:
-    ``mi_budget:gamma=0.1/0.3,eta=0``, or the older ``name:knob=v1/v2+other=v``) runs those
-    settings instead."""
+def settings(selectors, sweep: bool = True, sweeps: dict | None = None,
+             picked: dict | None = None) -> list[tuple[str, dict]]:
+    """(name, params) jobs: every knob value of each selector's sweep, or without ``sweep``
+    the settings ``picked`` on validation for it (``{name: [knobs, ...]}``, recorded in a
+    shipped head) or else its first sweep value. A selector given as a spec with knobs
+    (:func:`mdmi.selectors.parse_spec`: ``mi_budget:gamma=0.1/0.3,eta=0``, or the older
+    ``name:knob=v1/v2+other=v``) runs those settings instead."""
     sweeps = SWEEPS if sweeps is None else sweeps
     jobs = []
     for spec in selectors:
@@ -97,9 +99,24 @@ def settings(selectors, sweep: bool = True, sweeps: dict | None = None) -> list[
             raise ValueError(f"no sweep for selector {name!r}; known: {sorted(sweeps)}")
         if grid:
             jobs += parse_spec(spec)
+        elif not sweep and picked and name in picked:
+            jobs += [(name, dict(p)) for p in picked[name]]
         else:
             jobs += [(name, p) for p in (sweeps[name] if sweep else sweeps[name][:1])]
     return jobs
+
+
+def picked_settings(estimator, task: str, temperature: float) -> dict:
+    """``{selector: [knobs, ...]}`` picked on validation for ``task`` at ``temperature``, as
+    recorded in a shipped head's config (``"picked"``, see ``benchmarks/picks.py``); empty
+    when the head records none for this task."""
+    rec = ((getattr(estimator, "meta", None) or {}).get("picked") or {}).get(task)
+    if not rec or float(rec.get("temperature", 0.0)) != float(temperature):
+        return {}
+    out: dict = {}
+    for name, knobs in rec["settings"]:
+        out.setdefault(name, []).append(knobs)
+    return out
 
 
 def selector_names(sweeps: dict, has_estimator: bool) -> list[str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_sweep_args, check_positive, default_estimator,
-                     default_model, load, load_estimator, provenance, require_protein, resolve_model)
+from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_selector_arg, add_sweep_args, check_positive,
+                     default_estimator, default_model, load, load_estimator, provenance, require_protein, resolve_model,
+                     selector_list)
 
 
 def cmd_bench_sudoku(args):
@@ -19,7 +21,7 @@ def cmd_bench_sudoku(args):
     model = load(model_dir, args)
     est_dir = default_estimator(args.estimator, model_dir)
     estimator = load_estimator(est_dir, model_dir, args) if est_dir else None
-    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.SWEEPS, estimator is not None)
+    names = selector_list(args) or bench.selector_names(bench.SWEEPS, estimator is not None)
     rows = bench.run_sudoku(model, puzzles, names, estimator, batch_size=args.batch_size, sweep=args.sweep)
     for r in rows:
         r.provenance = provenance(args)
@@ -59,7 +61,7 @@ def cmd_bench_hmm(args):
     hmm = HMM(HMMConfig(**model.meta["hmm"]))
     est_dir = default_estimator(args.estimator, args.model)
     estimator = load_estimator(est_dir, args.model, args) if est_dir else None
-    names = args.selectors.split(",") if args.selectors else bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
+    names = selector_list(args) or bench.selector_names(bench.HMM_SWEEPS, estimator is not None)
     rows = bench.run_hmm(model, hmm, names, n=args.n, estimator=estimator, seed=args.seed, sweep=args.sweep)
     bench.print_hmm_table(rows)
     for r in rows:
@@ -77,8 +79,11 @@ def cmd_bench_antibody(args):
     records = read_antibody_fasta(args.fasta, max_length=model.max_residues)[: args.limit or None]
     est_dir = default_estimator(args.estimator, args.model)  # the shipped head of a pretrained name
     estimator = load_estimator(est_dir, args.model, args) if est_dir else None
-    names = (args.selectors.split(",") if args.selectors
-             else bench.selector_names(bench.ANTIBODY_SWEEPS, estimator is not None))
+    names = selector_list(args) or bench.selector_names(bench.ANTIBODY_SWEEPS, estimator is not None)
+    picked = {} if args.sweep else bench.picked_settings(estimator, args.task, args.temperature)
+    if picked:
+        print(f"settings picked on the valid split for {args.task} (recorded in {est_dir}); --sweep runs every "
+              f"setting", file=sys.stderr)
     partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
 
     def save_partial(rows):  # a killed run keeps every finished setting
@@ -87,7 +92,8 @@ def cmd_bench_antibody(args):
     rows = bench.run_antibody(model, records, args.task, names, estimator, temperature=args.temperature,
                               samples=args.samples, seed=args.seed, batch_size=args.batch_size, sweep=args.sweep,
                               pll_samples=args.pll_samples, reference=args.reference, model_name=args.model,
-                              on_row=save_partial if partial else None, block_length=args.block_length)
+                              on_row=save_partial if partial else None, block_length=args.block_length,
+                              picked=picked)
     bench.print_antibody_table(rows)
     for r in rows:
         r.provenance = provenance(args)
@@ -149,6 +155,7 @@ def add_parsers(sub) -> None:
     bh.add_argument("--model", default="hmm", help="a model trained with 'mdmi train hmm' (hmm: the shipped one)")
     bh.add_argument("--estimator", help=f"MI head of the MI-guided selectors (default: {ESTIMATOR_DEFAULT})")
     bh.add_argument("--selectors", help="as for bench sudoku")
+    add_selector_arg(bh)
     bh.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
     bh.add_argument("--n", type=int, default=1000, help="samples per setting")
     bh.add_argument("--seed", type=int, default=0, help="seed of the samples")

@@ -128,10 +128,24 @@ MODEL_HELP = ("a shipped model (" + ", ".join(SHIPPED) + "), hf:<id or dir>, or 
 ESTIMATOR_DEFAULT = "the model's shipped MI head, or <model dir>/estimator"
 
 
+def add_selector_arg(p: argparse.ArgumentParser) -> None:
+    """The repeatable ``--selector SPEC`` of the benchmarks (the one spec language:
+    ``mi_budget:gamma=0.1/0.3,eta=0``); joins ``--selectors``."""
+    p.add_argument("--selector", action="append", dest="selector_specs", metavar="SPEC",
+                   help="a selector, or name:knob=v,knob2=v1/v2 (a sweep); repeatable; see 'mdmi selectors'")
+
+
+def selector_list(args) -> list[str]:
+    """The selectors a benchmark runs: ``--selectors a,b`` and every ``--selector SPEC``."""
+    return (args.selectors.split(",") if getattr(args, "selectors", None) else []) + list(
+        getattr(args, "selector_specs", None) or [])
+
+
 def add_sweep_args(p: argparse.ArgumentParser, unit: str, batch_size: int) -> None:
     """The flags every ``bench`` over a file shares: which selectors, sweep, limit, batch."""
     p.add_argument("--selectors", help="comma-separated subset (default: all that can run but the oracles); "
                    "name:knob=v1/v2 runs those knob values, +knob=v fixes another, e.g. mi_budget:gamma=0.1/1+eta=0")
+    add_selector_arg(p)
     p.add_argument("--sweep", action="store_true", help="sweep each selector's knob (else its first setting)")
     p.add_argument("--limit", type=nonnegative, default=0, help=f"use only the first N {unit} (0 = all)")
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"{unit} decoded together")
