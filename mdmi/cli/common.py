@@ -235,6 +235,13 @@ def split_selector_spec(args) -> None:
     args.param = list(args.param or []) + [f"{k}={v}" for k, v in jobs[0][1].items()]
 
 
+def add_block_args(p) -> None:
+    """The diffusion-LLM decoding flags shared by the text commands."""
+    p.add_argument("--block-length", type=int, help="semi-autoregressive block length (default: one block)")
+    p.add_argument("--prefix-cache", action="store_true",
+                   help="reuse the finished prefix's keys and values within a block (approximate; mdmi models)")
+
+
 def require_model(p, help: str) -> None:
     """Make ``--model`` (from :func:`add_decode_args`) required, with its own help."""
     for a in p._actions:

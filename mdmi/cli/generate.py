@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_decode_args, check_positive, load, require_model, require_protein, selector_from_args
+from .common import add_block_args, add_decode_args, check_positive, load, require_model, require_protein, selector_from_args
 
 
 def cmd_generate_protein(args):
@@ -94,12 +94,10 @@ def add_parsers(sub) -> None:
     gtx.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     gtx.add_argument("--prompts", help="file of prompts, one per line (prompt<TAB>reference lines allowed)")
     gtx.add_argument("--gen-length", type=int, default=32, help="generated positions per prompt (EOS-padded)")
-    gtx.add_argument("--block-length", type=int, help="semi-autoregressive block length (default: one block)")
+    add_block_args(gtx)
     gtx.add_argument("--steps-per-block", type=int, help="cap on passes per block (default: no cap)")
     gtx.add_argument("--batch-size", type=int, default=64, help="prompts decoded together (left-padded)")
     gtx.add_argument("--json", help="write the answers and their NFE here")
-    gtx.add_argument("--prefix-cache", action="store_true",
-                     help="reuse the finished prefix's keys and values within a block (approximate; mdmi models)")
     add_decode_args(gtx)
     require_model(gtx, "a text dLLM: an mdmi text checkpoint or hf:<id or dir>")
     gtx.set_defaults(func=cmd_generate_text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_decode_args, check_positive, load, provenance, require_model, selector_from_args
+from .common import add_block_args, add_decode_args, check_positive, load, provenance, require_model, selector_from_args
 
 
 def cmd_generate_text(args):
@@ -71,12 +71,10 @@ def add_eval_parser(esub) -> None:
                                 "--selector threshold:tau=0.9")
     et.add_argument("--problems", required=True, help="prompt<TAB>reference file ('mdmi generate-text')")
     et.add_argument("--task", choices=TASKS + ("all",), default="all", help="score only this task's problems")
-    et.add_argument("--block-length", type=int, help="semi-autoregressive block length (default: one block)")
+    add_block_args(et)
     et.add_argument("--samples", type=int, default=1, help="answers per prompt (with --temperature > 0)")
     et.add_argument("--batch-size", type=int, default=256, help="prompts decoded together")
     et.add_argument("--json", help="write the metrics and answers here")
-    et.add_argument("--prefix-cache", action="store_true",
-                    help="reuse the finished prefix's keys and values within a block (approximate; mdmi models)")
     add_decode_args(et)
     require_model(et, "a text dLLM checkpoint ('mdmi train text')")
     et.set_defaults(func=cmd_eval_text)
