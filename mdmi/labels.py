@@ -42,6 +42,7 @@ class LabelConfig:
     store_hidden: bool = False  # hidden states are cheap to recompute; store only if asked
     probe: int = 0  # probe at most this many random masked positions per context (0: all); see exact_mi(probe=)
     kinds: str = "cdr3,cdrs,all"  # antibody contexts: which of cdr3 / cdrs / all (random ratio, de novo) to draw
+    block_length: int = 0  # decoding contexts met by semi-autoregressive blocks of this length (0: whole sequence)
 
     def __post_init__(self):
         check_types(self)
@@ -58,6 +59,8 @@ class LabelConfig:
         bad = set(self.region_kinds) - set(REGION_KINDS)
         if bad or not self.region_kinds:
             raise ValueError(f"kinds must be a comma list of {','.join(REGION_KINDS)}, got {self.kinds!r}")
+        if self.block_length < 0:
+            raise ValueError(f"block_length must be >= 0 (0: no blocks), got {self.block_length}")
         if self.min_masked < 2:
             raise ValueError(f"min_masked must be >= 2 (a context needs a masked pair), got {self.min_masked}")
 
@@ -93,11 +96,11 @@ def random_mask_contexts(clean: torch.Tensor, mask_id: int, min_masked: int, g: 
 
 
 def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Generator,
-                      start: torch.Tensor | None = None) -> torch.Tensor:
+                      start: torch.Tensor | None = None, block_length: int = 0) -> torch.Tensor:
     """States visited while decoding: start from ``start`` (default: a random mask of ratio
     in [0.5, 1]), decode with a randomly chosen selector (sequential or top-k, k in
-    2/4/8), and keep one uniformly chosen intermediate state per row that still has >=
-    ``min_masked`` masks."""
+    2/4/8; in blocks of ``block_length`` when > 0, as a diffusion LLM is decoded), and keep
+    one uniformly chosen intermediate state per row that still has >= ``min_masked`` masks."""
     n, L = clean.shape
     if start is None:
         maskable = scorable(model, clean)
@@ -111,7 +114,7 @@ def decoding_contexts(model, clean: torch.Tensor, min_masked: int, g: torch.Gene
         rows = (pick == c).nonzero().squeeze(1)
         if len(rows) == 0:
             continue
-        res = decode(model, start[rows], make_selector(name, **params), trace=True)
+        res = decode(model, start[rows], make_selector(name, **params), trace=True, block_length=block_length or None)
         history = [[] for _ in rows]  # states before each step, per row
         for r, state, _ in replay(start[rows], res):
             history[r].append(state)
@@ -183,7 +186,7 @@ def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
         if regions is not None:
             hide = region_masks(regions[:n_dec], cfg.draw_kinds(n_dec, g), cfg.min_masked)
             start = torch.where(hide, model.mask_id, clean[:n_dec])
-        x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g, start), x])
+        x = torch.cat([decoding_contexts(model, clean[:n_dec], cfg.min_masked, g, start, cfg.block_length), x])
         source = torch.cat([torch.zeros(n_dec, dtype=torch.long), source])
     return clean, x, source
 

@@ -111,3 +111,21 @@ def test_rerun_resumes_a_set_made_before_newer_knobs(tiny_dir, tmp_path):
     assert _write(tiny_dir, tmp_path, contexts=4)[1] == []
     with pytest.raises(ValueError, match="other arguments"):
         _write(tiny_dir, tmp_path, contexts=4, probe=3)
+
+
+def test_decoding_contexts_in_blocks_are_the_states_block_decoding_meets():
+    from tiny import tiny_model
+
+    from mdmi.labels import LabelConfig, decoding_contexts
+
+    m = tiny_model(V=3, L=12, seed=1, scale=3.0)
+    clean = torch.randint(0, 3, (32, 12), generator=torch.Generator().manual_seed(0))
+    start = torch.full_like(clean, m.mask_id)
+    x = decoding_contexts(m, clean, 2, torch.Generator().manual_seed(1), start, block_length=4)
+    for row in x:
+        masked = (row == m.mask_id).nonzero().squeeze(1)
+        first_block_end = (int(masked[0]) // 4 + 1) * 4
+        assert (row[first_block_end:] == m.mask_id).all()  # later blocks untouched
+        assert (row[: int(masked[0]) // 4 * 4] != m.mask_id).all()  # earlier blocks finished
+    with pytest.raises(ValueError, match="block_length"):
+        LabelConfig(block_length=-1)
