@@ -133,7 +133,7 @@ def add_parsers(sub) -> None:
     ba.add_argument("--model", required=True, help=", ".join(n for n, s in SHIPPED.items() if s.task == "antibody")
                     + " or hf:<id or dir>")
     ba.add_argument("--fasta", required=True, help="sequences with cdrN=A-B spans ('mdmi data antibodies')")
-    ba.add_argument("--task", choices=["cdr3", "cdrs", "after_fr1", "denovo"], default="cdr3",
+    ba.add_argument("--task", "--mask", dest="task", choices=["cdr3", "cdrs", "after_fr1", "denovo"], default="cdr3",
                     help="what is masked and filled (after_fr1: everything after the first framework region)")
     ba.add_argument("--block-length", type=int, help="decode in semi-autoregressive blocks of this many positions")
     add_sweep_args(ba, "sequences", 64)
