@@ -109,13 +109,15 @@ def _protein_mi(args, model, model_spec):
     print("strongest pairs (residue index 0-based, region):")
     print("\n".join("  " + t for t in top))
     panels = [("exact pairwise MI (nats)", m)]
+    rho = None
     est_dir = default_estimator(args.estimator, model_spec)
     if est_dir:  # the MI head of this model, from the same single pass
         from ..stats import spearman
 
         pm = _predicted(est_dir, model_spec, model, x, res.masked)[pos][:, pos]
         panels.append(("predicted by the MI head, one pass (nats)", pm))
-        print(f"MI head ({est_dir}): Spearman vs exact over the masked pairs {spearman(pm[upper], vals):.3f}, "
+        rho = spearman(pm[upper], vals)
+        print(f"MI head ({est_dir}): Spearman vs exact over the masked pairs {rho:.3f}, "
               f"total predicted {float(pm[upper].sum()):.3f} nats")
     if args.out:
         if args.out.endswith(".npy"):
@@ -133,7 +135,9 @@ def _protein_mi(args, model, model_spec):
 
         shown = hidden.nonzero().squeeze(1).tolist()
         residue_mi_map(panels, rec.sequence, regions, shown, args.plot,
-                       title=f"{getattr(model, 'name', '')} {rec.name}: mask {spec}", top=top[:8])
+                       title=f"{getattr(model, 'name', '')} {rec.name}: mask {spec}"
+                       + (f"; MI head vs exact: Spearman {rho:.3f} over {int(upper.sum())} masked pairs" if rho is not None
+                          else ""), top=top[:8])
         print(f"wrote {args.plot}")
 
 
