@@ -119,6 +119,14 @@ def main():
               f"{'n/a' if at is None else fmt(at):>24s} "
               f"{'' if pd is None else f'{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})  at NFE {nfe_near:.1f}':>34s}")
     if a.json:
+        import shlex
+        import sys
+        import time
+
+        prov = {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        for row in out:
+            row.setdefault("provenance", prov)
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     if a.plot:
         shown = "jsd" if M == "neg_jsd" else M  # JSD itself (lower is better) on the plot
