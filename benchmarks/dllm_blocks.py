@@ -61,6 +61,8 @@ def plot(greedy: dict, sampled: dict, path: str) -> None:
     from mdmi.plots import _plt
 
     plt = _plt()
+    from matplotlib.ticker import FuncFormatter
+
     blocks = list(dict.fromkeys(list(greedy) + list(sampled)))
     fig, axes = plt.subplots(2, len(blocks), figsize=(3.6 * len(blocks), 6.4), squeeze=False)
     for j, block in enumerate(blocks):
@@ -77,6 +79,8 @@ def plot(greedy: dict, sampled: dict, path: str) -> None:
             if metric == "jsd" and s["jsd_floor"] is not None:
                 ax.axhline(s["jsd_floor"], color="grey", lw=0.8, ls=":", label="floor (seq. vs seq.)")
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
             ax.set_title(f"{'greedy' if i == 0 else 'sampled, T=1'}; block {block}; n {s['n']}", fontsize=8)
             ax.set_xlabel("mean NFE (passes per sequence)", fontsize=8)
             ax.set_ylabel(label, fontsize=8)
