@@ -209,7 +209,8 @@ def exact_mi(model, x: torch.Tensor, allowed: torch.Tensor | None = None, delta:
     lp0 = base[:, None, :, :]  # (B, 1, L, V)
     kl = (p0[:, None] * (lp0 - mix.clamp_min(1e-300).log())).masked_fill(p0[:, None] == 0, 0.0).sum(-1)
     kl = kl.clamp_min(0.0) * known
-    mi = symmetric_mi(directed, probed)
+    mi = symmetric_mi(directed, probed) + 0.0  # + 0.0: no -0.0 (products with 0 masks) in outputs or JSON
+    directed, tv, kl = directed + 0.0, tv + 0.0, kl + 0.0
     passes = 1 + keep.sum((1, 2))
     return MIResult(
         mi=mi, mi_directed=directed, tv_influence=tv, kl_consistency=kl,
