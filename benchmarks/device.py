@@ -23,17 +23,9 @@ from pathlib import Path
 import torch
 
 import mdmi
-from mdmi.estimator import Estimator
 from mdmi.mi import exact_mi
 from mdmi.selectors import make_selector
 from mdmi.tasks import sudoku
-
-
-def shipped(name: str) -> Path:
-    """A shipped checkpoint directory, wherever the package is installed."""
-    from mdmi.resources import checkpoint_dir
-
-    return checkpoint_dir(name)
 
 
 def sync(device: torch.device) -> None:
@@ -55,8 +47,8 @@ def timed(fn, device, repeats: int):
 
 
 def run(device: torch.device, puzzles, n_mi: int, repeats: int) -> dict:
-    model = mdmi.load(shipped("sudoku")).to(device)
-    head = Estimator.load(shipped("sudoku") / "estimator").to(device)
+    model = mdmi.load("sudoku").to(device)  # the shipped model and head, wherever mdmi is installed
+    head = mdmi.load_estimator("sudoku").to(device)
     x = torch.stack([sudoku.encode(p.puzzle, model.mask_id) for p in puzzles]).to(device)
     seq = make_selector("sequential")
     mib = make_selector("mi_budget", estimator=head, gamma=0.05)

@@ -24,7 +24,7 @@ import torch
 
 import mdmi
 from mdmi.resolve import resolve
-from mdmi.selectors import make_selector
+from mdmi.selectors import make_selector, parse_spec
 from mdmi.tasks.hmm import HMM, HMMConfig
 
 
@@ -45,8 +45,6 @@ def main():
     x[:, a.prompt:] = model.mask_id
     rows = []
     for spec in a.selectors.split(","):
-        from mdmi.selectors import parse_spec
-
         ((name, knobs),) = parse_spec(spec)
         out = {}
         for cached in (False, True):

@@ -159,7 +159,7 @@ def decode(
     cur_block = torch.full((B,), -1, dtype=torch.long, device=dev)
     block_step = torch.zeros(B, dtype=torch.long, device=dev)
     pos = torch.arange(L, device=dev)
-    cache = None  # (PrefixCache, the rows it holds, their blocks, P, prefix logits, prefix hidden)
+    cache = None  # (PrefixCache, the rows it holds, P, prefix logits, prefix hidden)
     steps: list[dict] = []
     limit = max_steps if max_steps is not None else L + 1 + int(selector.extra_steps)
     for t in range(limit):
@@ -175,7 +175,7 @@ def decode(
         xb, mb, inb = x[rows], masked[rows] & in_block[rows], in_block[rows]
         amb = None if attention_mask is None else attention_mask[rows]
         if prefix_cache:
-            out, cache = _cached_pass(model, xb, amb, rows, cur_block, in_block, cache)
+            out, cache = _cached_pass(model, xb, amb, rows, in_block, cache)
         else:
             out = model(xb) if amb is None else model(xb, attention_mask=amb)
         nfe[rows] += 1
@@ -240,13 +240,13 @@ def decode(
     return DecodeResult(tokens=x, nfe=nfe, trace=steps, extra_passes=extra, eos_filled=eos_filled)
 
 
-def _cached_pass(model, xb, amb, rows, cur_block, in_block, cache):
+def _cached_pass(model, xb, amb, rows, in_block, cache):
     """One pass of the rows ``rows`` with the prefix cache: a full pass that (re)builds the
     cache when it is missing or the earliest current block (P, where it starts) moved on,
     else a pass over the positions from P on. Returns (output over all L positions, the cache)."""
     P = int(in_block[rows].long().argmax(1).min())  # where the earliest current block starts
     if cache is not None:
-        c, c_rows, _, c_P, c_logits, c_hidden = cache
+        c, c_rows, c_P, c_logits, c_hidden = cache
         where = torch.searchsorted(c_rows, rows)  # rows only ever leave the batch
         if c_P == P:  # rows ahead of the earliest block find their own block in the fresh suffix
             suf = model.forward_cached(xb[:, P:], c.select(where), None if amb is None else amb[:, P:])
@@ -255,7 +255,7 @@ def _cached_pass(model, xb, amb, rows, cur_block, in_block, cache):
             return ModelOutput(logits=logits, hidden=hidden), cache
     c, out = model.prefix_cache(xb, P, amb)
     hidden = None if out.hidden is None else out.hidden[:, :P]
-    return out, (c, rows.clone(), cur_block[rows].clone(), P, out.logits[:, :P], hidden)
+    return out, (c, rows.clone(), P, out.logits[:, :P], hidden)
 
 
 def replay(x: torch.Tensor, result: DecodeResult, mask_id: int | None = None):

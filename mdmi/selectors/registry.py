@@ -24,7 +24,7 @@ from .info_gain import InfoGain
 from .klass import KLASS
 from .mi_budget import MIBudget
 from .mi_gate import MIGate
-from .pairwise import SOURCES, make_pairwise
+from .pairwise import make_pairwise
 from .pc_sampler import PCSampler
 from .remask import Remask
 from .sequential import Sequential
@@ -83,13 +83,18 @@ def needs(name: str) -> str:
     return "exact" if forced else cls.needs
 
 
+def unknown_knob(name: str, specs: dict, got: str) -> ValueError:
+    """The error for knobs ``got`` that selector ``name`` does not take (it lists the ones it does)."""
+    takes = f"takes only {', '.join(specs)}" if specs else "takes no parameters"
+    return ValueError(f"selector {name!r} {takes}; got {got}")
+
+
 def check_params(name: str, params: dict) -> dict:
     """Every knob checked against its spec (ValueError naming it); returns the knobs."""
     specs = knob_specs(name)
     unknown = sorted(set(params) - set(specs))
     if unknown:
-        takes = f"takes only {', '.join(specs)}" if specs else "takes no parameters"
-        raise ValueError(f"selector {name!r} {takes}; got {', '.join(unknown)}")
+        raise unknown_knob(name, specs, ", ".join(unknown))
     return {k: specs[k].check(name, v) for k, v in params.items()}
 
 
@@ -104,9 +109,8 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
     """
     cls, forced = lookup(name)
     wiring = {k: params.pop(k) for k in cls.wiring if k in params}  # objects, not knobs
-    delta = params.pop("delta", DEFAULT_DELTA) if (forced or pairwise == "exact") else DEFAULT_DELTA
-    if forced or pairwise == "exact":
-        DELTA.check(name, delta)
+    # delta is a knob of the exact source, not of the rule
+    delta = DELTA.check(name, params.pop("delta", DEFAULT_DELTA)) if "exact" in (forced, pairwise) else DEFAULT_DELTA
     check_params(cls.name, params)
     if cls.needs != "pairwise":
         if pairwise is not None or estimator is not None:
@@ -121,8 +125,6 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
             raise ValueError(f"selector {name!r} needs a pairwise dependence source: pass estimator= (a trained "
                              f"MI head) or pairwise='exact' with model=")
         pairwise = "head"
-    if isinstance(pairwise, str) and pairwise not in SOURCES:
-        raise ValueError(f"pairwise must be one of {SOURCES} or a source object, got {pairwise!r}")
     source = make_pairwise(pairwise, cls.pairwise_kind, estimator=estimator, model=model, delta=delta)
     return cls(source, **params, **wiring)
 
@@ -147,8 +149,7 @@ def parse_spec(spec: str) -> list[tuple[str, dict]]:
         if not eq or not v.strip():
             raise ValueError(f"selector spec must read name:knob=value,knob2=v1/v2, got {spec!r}")
         if k not in specs:
-            takes = f"takes only {', '.join(specs)}" if specs else "takes no knobs"
-            raise ValueError(f"selector {name!r} {takes}; got {k!r} in {spec!r}")
+            raise unknown_knob(name, specs, f"{k!r} in {spec!r}")
         grid[k] = [specs[k].parse(name, x.strip()) for x in v.split("/")]
     keys = list(grid)
     return [(name, dict(zip(keys, values))) for values in product(*(grid[k] for k in keys))]
@@ -167,8 +168,7 @@ def parse_knob_list(name: str, items: list[str]) -> dict:
         if k in out:
             raise ValueError(f"--param {k} is given twice")
         if k not in specs:
-            takes = f"takes only {', '.join(specs)}" if specs else "takes no parameters"
-            raise ValueError(f"selector {name!r} {takes}; got {k}")
+            raise unknown_knob(name, specs, k)
         out[k] = specs[k].parse(name, v.strip())
     return out
 
