@@ -153,9 +153,7 @@ def generate(model, prompts: list[str], selector, gen_length: int = 32, block_le
     for s in starts:
         chunk = prompts[s: s + batch_size]
         x, am = prompt_batch(tok, chunk, gen_length, model.mask_id, width)
-        dev = getattr(model, "device", None)
-        if dev is not None:
-            x, am = x.to(dev), am.to(dev)
+        # decode moves x and the mask to the model's device
         res = decode(model, x, selector, generator=generator, temperature=temperature, block_length=block_length,
                      steps_per_block=steps_per_block, eos_id=tok.eos_id, prefix_cache=prefix_cache,
                      attention_mask=None if width or bool(am.all()) else am)
