@@ -26,6 +26,11 @@ prefix attended to the block as it was when the cache was built. The model must 
 ``prefix_cache(x, P, attention_mask)`` and ``forward_cached(x[:, P:], cache, mask)``
 (:class:`~mdmi.interface.PrefixCacheModel`; mdmi's own transformer does). Each cached
 pass still counts as one NFE.
+
+A selector that reads attention maps (``selector.needs_attentions``: DAWN, or an MI rule on
+the ``attention`` source) gets them in ``StepState.attentions``: the loop then calls
+``model(x, output_attentions=True)``, which a model declares it takes with
+``supports_attentions = True`` (see :mod:`mdmi.interface`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .interface import ModelOutput, PrefixCacheModel, allowed_tokens, free_positions, masked_log_probs, model_device
+from .interface import (ModelOutput, PrefixCacheModel, allowed_tokens, free_positions, masked_log_probs, model_device,
+                        supports_attentions)
 from .selectors.base import StepState, as_selector
 
 
@@ -139,6 +145,13 @@ def decode(
         raise ValueError(f"prefix_cache=True needs a model with prefix_cache() and forward_cached() "
                          f"(mdmi's transformer has them); {type(model).__name__} has not")
     selector = as_selector(selector)
+    want_attn = selector.needs_attentions
+    if want_attn and not supports_attentions(model):
+        raise ValueError(f"{selector!r} reads attention maps; {type(model).__name__} does not declare "
+                         f"supports_attentions (mdmi's transformer and the Hugging Face adapter do)")
+    if want_attn and prefix_cache:
+        raise ValueError(f"{selector!r} reads attention maps over the whole sequence; prefix_cache=True computes "
+                         f"only the suffix's: use one or the other")
     selector.reset()
     dev = model_device(model) or x.device
     x = x.to(dev).clone()
@@ -177,14 +190,16 @@ def decode(
         if prefix_cache:
             out, cache = _cached_pass(model, xb, amb, rows, in_block, cache)
         else:
-            out = model(xb) if amb is None else model(xb, attention_mask=amb)
+            kw = {} if amb is None else {"attention_mask": amb}
+            out = model(xb, **kw, output_attentions=True) if want_attn else model(xb, **kw)
         nfe[rows] += 1
         a = allow[rows] if allow.dim() == 3 else allow
         lp = masked_log_probs(out.logits, a)
         state = StepState(x=xb, log_probs=lp, masked=mb, hidden=out.hidden, step=t, rows=rows,
                           prev_log_probs=None if prev is None else prev[rows], start_masked=start_all[rows] & inb,
                           fill_logp=fill_logp[rows], memory=memory, block=cur_block[rows], block_step=block_step[rows],
-                          attention_mask=None if attention_mask is None else attention_mask[rows])
+                          attention_mask=None if attention_mask is None else attention_mask[rows],
+                          attentions=out.attentions if want_attn else None, pending=masked[rows] & ~inb)
         choice = selector(state)
         sel, remask = choice.fill & mb, choice.remask  # (b, L)
         if choice.extra_passes is not None:

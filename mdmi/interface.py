@@ -8,6 +8,10 @@ A *model* is any object with
   ``0..vocab_size-1``;
 - ``__call__(x: LongTensor (B, L)) -> ModelOutput`` -- one forward pass.
 
+A model that can show its attention maps (the DAWN attention graph, the ``attention``
+dependence source) declares ``supports_attentions = True`` and takes
+``__call__(x, ..., output_attentions=True)``, returning ``ModelOutput.attentions``.
+
 Optionally ``allowed: BoolTensor (vocab_size,)`` restricts the tokens a position may take
 (Sudoku: all nine digits; proteins: the 20 amino acids of a larger vocabulary), and
 ``fixed: BoolTensor (B, L)`` -> see :func:`observed_fixed`; neither is required. A model
@@ -28,10 +32,14 @@ class ModelOutput:
 
     logits: (B, L, vocab_size) unnormalised scores; logit k scores token id k.
     hidden: (B, L, D) final hidden states, or None if the model has none (an exact oracle).
+    attentions: (B, n_layers, L, L) each layer's attention probabilities averaged over its
+        heads (row i: how query i spreads over keys j), only when asked for with
+        ``output_attentions=True``; else None.
     """
 
     logits: torch.Tensor
     hidden: torch.Tensor | None = None
+    attentions: torch.Tensor | None = None
 
 
 @runtime_checkable
@@ -68,6 +76,11 @@ class PrefixCacheModel(Protocol):
     def prefix_cache(self, x: torch.Tensor, prefix_len: int, attention_mask: torch.Tensor | None = None): ...
 
     def forward_cached(self, x_suffix: torch.Tensor, cache, attention_mask: torch.Tensor | None = None): ...
+
+
+def supports_attentions(model) -> bool:
+    """Does ``model`` declare that it returns attention maps (``supports_attentions = True``)?"""
+    return bool(getattr(model, "supports_attentions", False))
 
 
 def model_device(model) -> torch.device | None:

@@ -11,7 +11,7 @@ import torch
 from tiny import RowwiseHead, RowwiseModel, tiny_model
 
 import mdmi
-from mdmi.selectors import NAMES, Selector, Step, StepState, knob_specs, make_selector, needs
+from mdmi.selectors import NAMES, Selector, Step, StepState, knob_specs, make_selector, needs, parse_spec
 
 V, L = 4, 10
 
@@ -21,13 +21,18 @@ def model():
     return RowwiseModel(tiny_model(V=V, L=L + 2, seed=3, scale=4.0), fixed_first=True)
 
 
-def build(name, model):
-    need = needs(name)
+# every registry entry, and the MI-guided rules on each free signal in place of the head
+CASES = NAMES + ("mi_budget:pairwise=attention", "dependency_bound:pairwise=js", "mi_gate:pairwise=similarity")
+
+
+def build(spec, model):
+    (name, knobs), = parse_spec(spec)
+    need = needs(name, knobs)
     if need == "pairwise":
-        return make_selector(name, estimator=RowwiseHead())
+        return make_selector(name, estimator=RowwiseHead(), **knobs)
     if need == "exact":
-        return make_selector(name, model=model)
-    return make_selector(name)
+        return make_selector(name, model=model, **knobs)
+    return make_selector(name, **knobs)
 
 
 def batch(model, B=4, seed=0):
@@ -39,7 +44,7 @@ def batch(model, B=4, seed=0):
     return x
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_every_step_fills_only_masked_positions(name, model):
     x = batch(model)
     sel = build(name, model)
@@ -53,20 +58,20 @@ def test_every_step_fills_only_masked_positions(name, model):
     assert torch.equal(res.tokens[observed], x[observed])
     assert not ((res.tokens == model.mask_id) & ~fixed).any()
     assert (res.nfe >= 1).all() and (res.nfe <= L + 1 + sel.extra_steps).all()
-    if needs(name) == "exact":
+    if needs(*parse_spec(name)[0]) == "exact":
         assert (res.extra_passes > 0).all()
     else:
         assert (res.extra_passes == 0).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_a_step_is_a_step_within_the_masked_positions(name, model):
     x = batch(model)
-    out = model(x)
+    sel = build(name, model)
+    out = model(x, output_attentions=sel.needs_attentions)
     masked = (x == model.mask_id) & ~model.fixed(x)
     lp = torch.log_softmax(out.logits, -1)
-    state = StepState(x=x, log_probs=lp, masked=masked, hidden=out.hidden)
-    sel = build(name, model)
+    state = StepState(x=x, log_probs=lp, masked=masked, hidden=out.hidden, attentions=out.attentions)
     sel.reset()
     step = sel(state)
     assert isinstance(step, Step) and step.fill.dtype == torch.bool and step.fill.shape == x.shape
@@ -75,7 +80,7 @@ def test_a_step_is_a_step_within_the_masked_positions(name, model):
         assert not (step.remask & masked).any()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_seeded_sampling_is_deterministic(name, model):
     x = batch(model)
     runs = [mdmi.decode(model, x, build(name, model), temperature=1.0, generator=torch.Generator().manual_seed(7))
@@ -119,7 +124,7 @@ SETTINGS = {
 
 @pytest.mark.parametrize("setting", sorted(SETTINGS))
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_a_batch_decodes_as_each_row_alone(name, temperature, setting, model):
     kw = SETTINGS[setting]
     x = batch(model, B=3, seed=1)
@@ -132,7 +137,7 @@ def test_a_batch_decodes_as_each_row_alone(name, temperature, setting, model):
         assert int(alone.extra_passes[0]) == int(together.extra_passes[r])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_one_block_is_todays_decoding(name, model):
     x = batch(model)
     plain = mdmi.decode(model, x, build(name, model), trace=True)
@@ -141,7 +146,7 @@ def test_one_block_is_todays_decoding(name, model):
     assert [s["filled"] for s in plain.trace] == [s["filled"] for s in one.trace]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_left_padded_rows_decode_as_unpadded(name, model):
     """Row 1 is row 0 shortened by two, left-padded with a pad id (not the mask id)."""
     pad = 3

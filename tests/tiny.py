@@ -41,20 +41,29 @@ class RowwiseModel:
             f[:, 0] = True
         return f
 
-    def __call__(self, x, attention_mask=None):
+    @property
+    def supports_attentions(self):
+        return getattr(self.model, "supports_attentions", False)
+
+    def __call__(self, x, attention_mask=None, output_attentions=False):
         self.calls += 1
         B, L = x.shape
         keep = torch.ones_like(x, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
         logits = torch.zeros(B, L, self.vocab_size)
-        hidden = None
+        hidden = maps = None
         for b in range(B):
-            out = self.model(x[b][keep[b]][None])
+            out = self.model(x[b][keep[b]][None], **({"output_attentions": True} if output_attentions else {}))
             logits[b, keep[b]] = out.logits[0]
             if out.hidden is not None:
                 if hidden is None:
                     hidden = torch.zeros(B, L, out.hidden.shape[-1])
                 hidden[b, keep[b]] = out.hidden[0]
-        return ModelOutput(logits=logits, hidden=hidden)
+            if output_attentions:  # padded queries and keys get no attention
+                if maps is None:
+                    maps = torch.zeros(B, out.attentions.shape[1], L, L)
+                k = keep[b].nonzero().squeeze(1)
+                maps[b, :, k[:, None], k[None]] = out.attentions[0]
+        return ModelOutput(logits=logits, hidden=hidden, attentions=maps)
 
 
 class RowwiseHead:

@@ -172,7 +172,7 @@ def run_antibody(model, records, task: str, selectors, estimator=None, temperatu
                               # observed positions (the prompt, special tokens) checked, not assumed, to be as given
                               "observed_untouched": bool(torch.equal(toks[:, ~filled],
                                                                      x[None].expand_as(toks)[:, ~filled]))})
-        if needs(name) == "exact":
+        if needs(name, params) == "exact":
             row.extra["oracle_extra_passes_per_seq"] = extra / (len(records) * toks.shape[0])
         if name == "sequential" and ref is None:
             ref = counts

@@ -68,16 +68,20 @@ ANTIBODY_SWEEPS = {
     "info_gain": [{"k": k} for k in (2, 4, 8)],
     "remask": [{"k": 1, "budget": b, "tau": 0.5} for b in (4, 16)] + [{"k": 2, "budget": 8, "tau": 0.5}],
     "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
+    "dawn": [{"tau_low": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "mean_field": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "sched": [{"tau_low": t} for t in (2.5, 1.0, 0.0)] + [{"tau_low": 2.5, "k": 2}],
 }
 
 
 def build(name: str, params: dict, model, estimator):
     """A selector from its registry name and knobs; MI-guided ones get the estimator (the
     ``*_oracle`` names, exact MI of the model)."""
-    need = needs(name)  # ValueError for an unknown name
+    need = needs(name, params)  # ValueError for an unknown name
     if need == "pairwise":
         if estimator is None:
-            raise ValueError(f"selector {name!r} needs an estimator (--estimator DIR)")
+            raise ValueError(f"selector {name!r} needs an estimator (--estimator DIR), or pairwise=attention|js|"
+                             f"similarity (a free signal)")
         return make_selector(name, estimator=estimator, **params)
     if need == "exact":
         return make_selector(name, model=model, **params)

@@ -36,7 +36,7 @@ def run_sudoku(model, puzzles, selectors, estimator=None, batch_size: int = 256,
         # per puzzle, for analyses by puzzle (benchmarks/sudoku_depth.py)
         extra["solved_per_puzzle"] = "".join("1" if s else "0" for s in r["solved"])
         extra["nfe_per_puzzle"] = r["nfe"]
-        if needs(name) == "exact":
+        if needs(name, params) == "exact":
             extra["oracle_extra_passes_per_puzzle"] = r["extra_passes"] / len(puzzles)
         rows.append(BenchRow(selector=name, params=params, **{k: r[k] for k in _TYPED}, extra=extra))
     return add_reduction(rows)

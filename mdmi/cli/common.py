@@ -194,7 +194,9 @@ def estimator_used(args) -> str | None:
     """The estimator directory an MI-guided --selector reads (None for the others)."""
     from ..selectors import needs
 
-    if needs(args.selector) != "pairwise":
+    from ..selectors import parse_knob_list
+
+    if needs(args.selector, parse_knob_list(args.selector, args.param or [])) != "pairwise":
         return None
     return default_estimator(getattr(args, "estimator", None), default_model(args.model))
 
@@ -206,7 +208,7 @@ def selector_from_args(args, model=None):
 
     params = parse_knob_list(args.selector, args.param or [])  # checked before any estimator or model work
     estimator = None
-    if needs(args.selector) == "pairwise":
+    if needs(args.selector, params) == "pairwise":
         est_dir = default_estimator(getattr(args, "estimator", None), default_model(args.model))
         estimator = load_estimator(est_dir, default_model(args.model), args) if est_dir else None
     return build(args.selector, params, model, estimator)

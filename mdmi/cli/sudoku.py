@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..selectors import needs
 from .common import (add_decode_args, check_positive, default_model, estimator_used, load, nonnegative, provenance,
                      selector_from_args)
 
@@ -29,9 +28,9 @@ def cmd_solve(args):
 
 def _extra(args, res, n) -> str:
     """For oracle selectors, the exact-MI passes the loop's NFE leaves out, and the total."""
-    from ..selectors import needs
+    from ..selectors import needs, parse_knob_list
 
-    if needs(args.selector) != "exact":
+    if needs(args.selector, parse_knob_list(args.selector, args.param or [])) != "exact":
         return ""
     extra = res.extra_passes / n
     return f" (+ {extra:.1f} exact-MI passes per puzzle = {res.mean_nfe + extra:.1f} in all)"
@@ -65,7 +64,7 @@ def cmd_eval_sudoku(args):
         row.update(selector=args.selector, params=args.param or [], puzzles=str(args.puzzles),
                    model=default_model(args.model), temperature=args.temperature, seed=args.seed, limit=args.limit,
                    batch_size=args.batch_size, estimator=estimator_used(args), provenance=provenance(args))
-        if needs(args.selector) == "exact":
+        if _extra(args, res, n):
             row["oracle_extra_passes_per_puzzle"] = res.extra_passes / n
             row["mean_nfe_with_oracle_passes"] = res.mean_nfe + res.extra_passes / n
         Path(args.json).write_text(json.dumps(row, indent=2) + "\n")

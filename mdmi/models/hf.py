@@ -196,23 +196,50 @@ class HFMaskedLM:
         return {"attention_mask": keep[:, None, None, :] & keep[:, None, :, None],  # (B, 1, L, L)
                 "position_ids": (attention_mask.cumsum(-1) - 1).masked_fill(~keep, 1)}
 
+    supports_attentions = True  # __call__(..., output_attentions=True); see _eager
+
+    def _eager(self) -> None:
+        """Attention probabilities need the eager attention (fused kernels return none):
+        switch to it once, on the first call that asks for them."""
+        impl = getattr(self.model.config, "_attn_implementation", "eager")
+        if impl != "eager":
+            if not hasattr(self.model, "set_attn_implementation"):
+                raise ValueError(f"attention maps need eager attention; this model runs {impl!r} and its "
+                                 f"transformers version cannot switch (load it with attn_implementation='eager')")
+            self.model.set_attn_implementation("eager")
+
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> ModelOutput:
+    def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                 output_attentions: bool = False) -> ModelOutput:
         """One pass over ``x`` (B, L); ``attention_mask`` (B, L), 0 on padding, optional.
-        Returns logits (B, L, V) and hidden (B, L, D) or None, on the model's device."""
+        Returns logits (B, L, V) and hidden (B, L, D) or None, on the model's device; with
+        ``output_attentions`` also ``attentions`` (B, n_layers, L, L), each layer's
+        attention probabilities averaged over heads (the model runs eager attention from
+        then on)."""
         if self.max_length and x.shape[1] > self.max_length:
             raise ValueError(f"sequence length {x.shape[1]} exceeds the model's limit {self.max_length}")
         if attention_mask is not None and attention_mask.shape != x.shape:
             raise ValueError(f"attention_mask must be (B, L) = {tuple(x.shape)}, got {tuple(attention_mask.shape)}")
         ids = x.to(self.device)
         padding = self._mask_kwargs(self._padding(ids, attention_mask))
+        if output_attentions:
+            self._eager()
+            padding["output_attentions"] = True
         out = self.model(input_ids=ids, output_hidden_states=True, **padding)
         logits = out.logits  # (B, L, V)
         if self.convention.shift_logits:
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
         states = getattr(out, "hidden_states", None)
         hidden = states[-1].float() if states else None  # (B, L, D)
-        return ModelOutput(logits=logits.float(), hidden=hidden)
+        maps = None
+        if output_attentions:
+            att = getattr(out, "attentions", None)
+            if not att or any(a is None for a in att):
+                raise ValueError(f"{type(self.model).__name__} returned no attention maps with output_attentions=True")
+            maps = torch.stack([a.float().mean(1) for a in att], 1)  # (B, n_layers, L, L)
+            if self.convention.shift_logits:  # query i's outputs are read at position i + 1
+                maps = torch.cat([maps[:, :, :1], maps[:, :, :-1]], dim=2)
+        return ModelOutput(logits=logits.float(), hidden=hidden, attentions=maps)
 
     # ------------------------------------------------------------ text <-> ids
 

@@ -54,15 +54,24 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, h, keep=None, prefix=None):
+    def forward(self, h, keep=None, prefix=None, weights=False):
         """h (B, S, D) -> (B, S, D), and this call's keys and values, each (B, H, S, D/H).
 
         keep: (B, 1, 1, T) bool, the keys a query may attend to (T = P + S); None: all.
         prefix: (keys, values), each (B, H, P, D/H), of P earlier positions, attended to
-        before this call's own (a prefix cache); None: none (P = 0)."""
+        before this call's own (a prefix cache); None: none (P = 0).
+        weights: also return the attention probabilities averaged over heads, (B, S, T)
+        (written out, as SDPA does not return them; the same numbers up to rounding)."""
         B, S, D = h.shape
         q, k, v = self.qkv(h).view(B, S, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         kk, vv = (k, v) if prefix is None else (torch.cat([prefix[0], k], 2), torch.cat([prefix[1], v], 2))
+        if weights:  # (B, H, S, T) probabilities, then the same product SDPA computes
+            att = (q @ kk.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+            if keep is not None:
+                att = att.masked_fill(~keep, float("-inf"))
+            att = att.softmax(-1)
+            y = att @ vv
+            return self.proj(y.transpose(1, 2).reshape(B, S, D)), (k, v), att.mean(1)
         # bidirectional attention: (B, H, S, D/H)
         y = F.scaled_dot_product_attention(q, kk, vv, attn_mask=keep, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(y.transpose(1, 2).reshape(B, S, D)), (k, v)
@@ -87,11 +96,12 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
 
-    def forward(self, h, keep=None, prefix=None):
-        """(B, S, D) -> (B, S, D), and the attention's keys and values (see SelfAttention)."""
-        a, kv = self.attn(self.ln1(h), keep, prefix)
+    def forward(self, h, keep=None, prefix=None, weights=False):
+        """(B, S, D) -> (B, S, D), and the attention's keys and values (see SelfAttention);
+        with ``weights`` also the head-averaged attention probabilities (B, S, T)."""
+        a, kv, *att = self.attn(self.ln1(h), keep, prefix, weights)
         h = h + a
-        return h + self.mlp(self.ln2(h)), kv
+        return (h + self.mlp(self.ln2(h)), kv, *att)
 
 
 
@@ -128,6 +138,8 @@ class MaskedTransformer(nn.Module):
     One call is one model pass (one NFE).
     """
 
+    supports_attentions = True  # forward(..., output_attentions=True) fills ModelOutput.attentions
+
     def __init__(self, cfg: MDMConfig):
         super().__init__()
         self.config = cfg
@@ -160,8 +172,11 @@ class MaskedTransformer(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None) -> ModelOutput:
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                output_attentions: bool = False) -> ModelOutput:
         """x (B, L) -> logits (B, L, vocab_size) and hidden states (B, L, D); one pass.
+        ``output_attentions``: also every layer's head-averaged attention probabilities,
+        ``attentions`` (B, n_layers, L, L) (attention then runs written out, not fused).
 
         attention_mask: (B, L), 1 on real tokens, 0 on (left) padding; padded keys are
         never attended to, so a pad's id does not matter, and what comes out at a padded
@@ -172,9 +187,14 @@ class MaskedTransformer(nn.Module):
         self._check_tokens(x, 0)
         keep = _attention_keep(self._key_padding(attention_mask, x.shape, "attention_mask"))
         h = self._embed(x, 0)  # (B, L, D)
+        maps = []
         for block in self.blocks:
-            h, _ = block(h, keep)
-        return self._head(h)
+            h, _, *att = block(h, keep, weights=output_attentions)
+            maps += att
+        out = self._head(h)
+        if output_attentions:
+            out.attentions = torch.stack(maps, 1)  # (B, n_layers, L, L)
+        return out
 
     def prefix_cache(self, x: torch.Tensor, prefix_len: int,
                      attention_mask: torch.Tensor | None = None) -> tuple[PrefixCache, ModelOutput]:
@@ -195,7 +215,7 @@ class MaskedTransformer(nn.Module):
         h = self._embed(x, 0)
         keys, values = [], []
         for block in self.blocks:
-            h, (k, v) = block(h, keep)
+            h, (k, v) = block(h, keep)[:2]
             keys.append(k[:, :, :P].contiguous())  # a copy, so the full pass's (B, L, 3D) is freed
             values.append(v[:, :, :P].contiguous())
         cache = PrefixCache(keys, values, None if pad is None else pad[:, :P], P)
@@ -229,7 +249,7 @@ class MaskedTransformer(nn.Module):
         keep = _attention_keep(pad)
         h = self._embed(x_suffix, P)  # (B, S, D)
         for block, k, v in zip(self.blocks, cache.keys, cache.values):
-            h, _ = block(h, keep, (k, v))
+            h = block(h, keep, (k, v))[0]
         return self._head(h)
 
     def _check_tokens(self, x, start):

@@ -9,6 +9,7 @@ class declares:
   :mod:`mdmi.selectors.pairwise`, given at construction);
 - ``uses_history``: the loop keeps last step's marginals in ``state.prev_log_probs``;
 - ``extra_steps``: the most steps beyond L the selector may add by re-masking;
+- ``needs_attentions``: the loop asks the model for its attention maps;
 - ``reset()``: called by the loop once at the start of every decode.
 
 Every call returns a :class:`Step`: the positions to fill, optional positions to re-mask,
@@ -52,6 +53,10 @@ class StepState:
     block:      (B,) index of each row's current block (0 without blocks)
     block_step: (B,) steps each row has spent in its current block
     attention_mask: (B, L) 0 on padding, or None (pass it on to any extra model pass)
+    attentions: (B, n_layers, L, L) the pass's head-averaged attention probabilities (query
+                rows), only for a selector with ``needs_attentions``; else None
+    pending:    (B, L) positions still masked in later blocks (never filled this step); the
+                decoded context is ``~masked & ~pending``
     """
 
     x: torch.Tensor
@@ -67,6 +72,8 @@ class StepState:
     block: torch.Tensor | None = None
     block_step: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
+    attentions: torch.Tensor | None = None
+    pending: torch.Tensor | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -80,6 +87,8 @@ class StepState:
             self.block = torch.zeros(self.masked.shape[0], dtype=torch.long, device=self.masked.device)
         if self.block_step is None:
             self.block_step = torch.full_like(self.block, self.step)
+        if self.pending is None:
+            self.pending = torch.zeros_like(self.masked)
 
     @property
     def probs(self) -> torch.Tensor:  # (B, L, V)
@@ -162,6 +171,12 @@ class Selector:
     source: str = ""
     knobs: tuple = ()  # Knob specs
     wiring: tuple = ()  # constructor arguments that are objects, not knobs (never on a command line)
+
+    @property
+    def needs_attentions(self) -> bool:
+        """The loop asks the model for attention maps (``StepState.attentions``): a rule that
+        reads them sets this True; an MI-guided rule inherits it from its pairwise source."""
+        return bool(getattr(getattr(self, "pairwise", None), "needs_attentions", False))
 
     def reset(self) -> None:
         """Called once at the start of every decode. Selectors keep per-decode state in

@@ -16,17 +16,21 @@ from itertools import product
 
 from ..mi import DEFAULT_DELTA
 from .base import Selector
+from .dawn import DAWN
 from .dependency_bound import DependencyBound
 from .dilated import Dilated
 from .entropy_bound import EntropyBound
 from .factor import Factor
 from .info_gain import InfoGain
 from .klass import KLASS
+from .mean_field import MeanField
 from .mi_budget import MIBudget
 from .mi_gate import MIGate
-from .pairwise import make_pairwise
+from .pairwise import SOURCES, make_pairwise
+from .signals import SIGNALS, make_signal
 from .pc_sampler import PCSampler
 from .remask import Remask
+from .sched import SchED
 from .sequential import Sequential
 from .spec import DELTA, Knob
 from .threshold import Threshold
@@ -48,6 +52,9 @@ SELECTORS: dict[str, type[Selector]] = {cls.name: cls for cls in (
     InfoGain,
     Remask,
     MIGate,
+    DAWN,
+    MeanField,
+    SchED,
 )}
 # the exact-MI variants of the MI-guided selectors, by their historical names
 ORACLES = {f"{name}_oracle": name for name, cls in SELECTORS.items() if cls.needs == "pairwise"}
@@ -63,11 +70,19 @@ def lookup(name: str) -> tuple[type[Selector], str | None]:
     raise ValueError(f"unknown selector {name!r}; choose from {', '.join(NAMES)}")
 
 
+# the dependence source of an MI-guided rule, as a knob: mi_budget:pairwise=js,gamma=0.5
+PAIRWISE = Knob("pairwise", str, "head", "dependence source: the MI head, exact MI (extra passes) or a free signal "
+                "(attention, js, similarity)", choices=SOURCES + SIGNALS)
+
+
 def knob_specs(name: str) -> dict[str, Knob]:
-    """The knobs of ``name`` by knob name (an oracle name also takes ``delta``)."""
+    """The knobs of ``name`` by knob name: an MI-guided rule also takes ``pairwise`` (its
+    source) and ``delta`` (exact MI's truncation); an oracle name takes ``delta``."""
     cls, forced = lookup(name)
     specs = {k.name: k for k in cls.knobs}
-    if forced == "exact":
+    if cls.needs == "pairwise" and not forced:
+        specs["pairwise"] = PAIRWISE
+    if cls.needs == "pairwise":
         specs["delta"] = DELTA
     return specs
 
@@ -77,10 +92,18 @@ def knobs(name: str) -> dict:
     return {k: spec.default for k, spec in knob_specs(name).items()}
 
 
-def needs(name: str) -> str:
-    """``"nothing"`` or ``"pairwise"`` (an estimator or, for ``*_oracle``, the model)."""
+def needs(name: str, params: dict | None = None) -> str:
+    """What selector ``name`` with knobs ``params`` needs beside the pass: ``"pairwise"`` (a
+    trained MI head), ``"exact"`` (the model, for exact MI: ``*_oracle`` or
+    ``pairwise=exact``) or ``"nothing"`` (every other rule, and the MI-guided ones on a free
+    signal: ``pairwise=attention|js|similarity``)."""
     cls, forced = lookup(name)
-    return "exact" if forced else cls.needs
+    if forced:
+        return "exact"
+    if cls.needs != "pairwise":
+        return "nothing"
+    source = (params or {}).get("pairwise", "head")
+    return "pairwise" if source == "head" else "exact" if source == "exact" else "nothing"
 
 
 def unknown_knob(name: str, specs: dict, got: str) -> ValueError:
@@ -103,13 +126,18 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
 
     MI-guided selectors (``needs == "pairwise"``) take a dependence source: ``pairwise="head"``
     with ``estimator=`` (a trained MI head; the default when an estimator is given),
-    ``pairwise="exact"`` with ``model=`` (exact MI every step; ``delta=`` its truncation), or
-    a source object. ``make_selector("mi_budget_oracle", model=m)`` is
+    ``pairwise="exact"`` with ``model=`` (exact MI every step; ``delta=`` its truncation), a
+    free signal (``"attention"``, ``"js"``, ``"similarity"``: :mod:`mdmi.selectors.signals`),
+    or a source object. ``make_selector("mi_budget_oracle", model=m)`` is
     ``make_selector("mi_budget", pairwise="exact", model=m)``. Knobs are checked first.
     """
     cls, forced = lookup(name)
     wiring = {k: params.pop(k) for k in cls.wiring if k in params}  # objects, not knobs
+    if isinstance(pairwise, str) and cls.needs == "pairwise" and not forced:
+        PAIRWISE.check(name, pairwise)
     # delta is a knob of the exact source, not of the rule
+    if "delta" in params and cls.needs == "pairwise" and "exact" not in (forced, pairwise):
+        raise ValueError(f"selector {name!r}: delta is the truncation of exact MI; it needs pairwise='exact'")
     delta = DELTA.check(name, params.pop("delta", DEFAULT_DELTA)) if "exact" in (forced, pairwise) else DEFAULT_DELTA
     check_params(cls.name, params)
     if cls.needs != "pairwise":
@@ -120,6 +148,8 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
         if pairwise not in (None, "exact"):
             raise ValueError(f"selector {name!r} is the exact-MI variant; pairwise={pairwise!r} contradicts it")
         pairwise = "exact"
+    if pairwise in SIGNALS:
+        return cls(make_signal(pairwise), **params, **wiring)
     if pairwise is None:
         if estimator is None:
             raise ValueError(f"selector {name!r} needs a pairwise dependence source: pass estimator= (a trained "
@@ -177,7 +207,9 @@ def describe(name: str) -> str:
     """A few lines on ``name``: what it does, its source, what it needs, its knobs."""
     cls, forced = lookup(name)
     need = {"nothing": "nothing beyond the pass", "pairwise": f"a pairwise {cls.pairwise_kind} source "
-            "(a trained MI head, or pairwise='exact')"}[cls.needs]
+            "(a trained MI head, pairwise='exact', or a free signal: attention, js, similarity)"}[cls.needs]
+    if cls.needs_attentions is True:  # a class that reads attention maps itself (not via a source)
+        need = "the pass's attention maps (a model with supports_attentions)"
     if forced:
         need = "the model itself: exact MI every step (extra passes, reported apart from NFE)"
     lines = [f"{name}: {cls.summary}", f"  source: {cls.source}", f"  needs: {need}"]

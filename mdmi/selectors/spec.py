@@ -85,3 +85,11 @@ def order_knob(default: str) -> Knob:
 DELTA = Knob("delta", float, DEFAULT_DELTA, "exact MI probe truncation (pairwise='exact' only)", lo=0.0, hi=0.5)
 
 
+
+
+def check_knobs(selector, **values) -> dict:
+    """Each value checked against the knob of ``selector`` (a Selector class or instance)
+    that it names (ValueError naming the knob); returns the values. For constructors, so
+    that a rule's ranges are written once, in its ``knobs``."""
+    specs = {k.name: k for k in selector.knobs}
+    return {k: specs[k].check(selector.name, v) for k, v in values.items()}
