@@ -71,6 +71,25 @@ def test_logits_equal_the_hf_model(adapter):
     assert out.hidden.shape == (*x.shape, 32)
 
 
+def test_attention_maps_on_request(adapter):
+    """output_attentions: (B, n_layers, L, L) head-averaged rows that sum to one, the same
+    logits as the fused attention, and DAWN decodes on them."""
+    m, seqs = adapter
+    x = m.encode(seqs[:2])
+    plain = m(x)
+    out = m(x, output_attentions=True)
+    assert plain.attentions is None and m.supports_attentions
+    assert torch.allclose(plain.logits, out.logits, atol=1e-4)
+    n_layers = m.model.config.num_hidden_layers
+    assert out.attentions.shape == (2, n_layers, x.shape[1], x.shape[1])
+    real = ~m.fixed(x) | (x != m.pad_id)
+    assert torch.allclose(out.attentions.sum(-1)[0][:, real[0]], torch.ones(n_layers, int(real[0].sum())), atol=1e-4)
+    y = x.clone()
+    y[:, 2:5] = m.mask_id
+    res = mdmi.decode(m, y, mdmi.make_selector("dawn"))
+    assert not (res.tokens == m.mask_id).any()
+
+
 def test_padded_batch_equals_one_at_a_time(adapter):
     a, seqs = adapter
     x = a.encode(seqs)
