@@ -173,7 +173,10 @@ def shard_contexts(model, sample_clean: Callable, cfg: LabelConfig, k: int
     n_dec = int(round(n * cfg.decode_frac))
     drawn = sample_clean(n, g)
     clean, regions = drawn if isinstance(drawn, tuple) else (drawn, None)
-    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, scorable(model, clean[n_dec:]))
+    maskable = scorable(model, clean[n_dec:])
+    if regions is not None:  # region -1: never masked (special tokens, a prompt)
+        maskable &= regions[n_dec:] >= 0
+    x = random_mask_contexts(clean[n_dec:], model.mask_id, cfg.min_masked, g, maskable)
     source = torch.ones(n - n_dec, dtype=torch.long)  # 1 = random mask ratio
     if regions is not None:
         kind = cfg.draw_kinds(n - n_dec, g)  # 0 CDR3, 1 all CDRs, 2 random ratio

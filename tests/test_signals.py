@@ -79,13 +79,13 @@ def test_attention_graph_removes_sinks_and_is_symmetrised():
     a = torch.full((1, 2, 4, 4), 0.05)
     a[:, :, :, 0] = 0.85  # key 0 takes most of the attention: a sink
     a[:, 1, 2, 3] = 0.45  # the last layer: query 2 attends to key 3
-    g = attention_graph(a, layers=1, sink=0.5)
+    g = attention_graph(a, layers=1, sink=2.0)
     assert (g[0, :, 0] == 0).all() and (g.diagonal(dim1=1, dim2=2) == 0).all()
     assert g[0, 2, 3] == pytest.approx(0.45)
     both = attention_graph(a, layers=2, sink=0.0)
     assert both[0, 2, 3] == pytest.approx((0.05 + 0.45) / 2)
     masked = torch.ones(1, 4, dtype=torch.bool)
-    dep = attention_dependence(a, masked, layers=1, sink=0.5)
+    dep = attention_dependence(a, masked, layers=1, sink=2.0)
     assert dep[0, 3, 2] == dep[0, 2, 3] == pytest.approx(0.45)
 
 

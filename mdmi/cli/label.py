@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from .common import (
@@ -26,6 +27,10 @@ def cmd_label(args):
     resolved = resolve_model(default_model(args.model), args)
     model = resolved.model
     cfg = pick(args, LabelConfig)
+    if args.task == "text":  # a prompt has no CDRs: contexts mask the answer at random, or all of it
+        if cfg.kinds not in ("all", LabelConfig.kinds):
+            raise ValueError(f"--task text takes --kinds all (no CDRs to mask), got {cfg.kinds!r}")
+        cfg = dataclasses.replace(cfg, kinds="all")
     spec = {"model": resolved.ref, "task": args.task,
             "fasta": f"sha256:{file_digest(args.fasta)}" if args.fasta else None}
     t0 = time.time()

@@ -6,7 +6,7 @@ The rule, each step (c_i the confidence max_v p_i(v) of masked position i):
 
 1. the attention graph ``A`` (:func:`~mdmi.selectors.signals.attention_graph`): the
    head-averaged attention of the last ``layers`` layers, sink columns (mean incoming
-   attention > ``tau_sink``) and the diagonal zeroed; an edge j -> i where query i attends
+   attention > ``tau_sink / L``) and the diagonal zeroed; an edge j -> i where query i attends
    to key j with ``A[i, j] >= tau_edge``;
 2. ``U_conf``: masked positions with ``c_i >= tau_high``;
 3. ``U_induce``: the other masked positions with ``c_i >= tau_induce`` that have an edge
@@ -26,6 +26,9 @@ Where mdmi departs from the paper's code:
   Algorithm 1); the code excludes only neighbours that are both anchors and confident.
 - the independent set stops when no candidate is left (the code's loop can run past the
   candidates and write into position 0).
+- the sink threshold is relative, ``tau_sink`` times the uniform share 1/L: DAWN's
+  absolute 0.01 is about 3/L at its lengths (prompt + 256 tokens) and would mark every key
+  a sink on sequences shorter than 100 (Sudoku's 81 cells, a CDR-infilled antibody);
 - the paper's layers are the last 4 of LLaDA's 32; ``layers`` counts from the end of
   whatever model runs (all of them when it has fewer).
 Defaults: the paper's LLaDA settings (tau_low 0.7 is its code default; Table 3 uses
@@ -53,8 +56,8 @@ class DAWN(Selector):
         Knob("tau_induce", float, 0.7, "confidence enough for a position an anchor points to", **_P),
         Knob("tau_low", float, 0.7, "least confidence of an independent-set candidate", **_P),
         Knob("tau_edge", float, 0.07, "attention weight that makes an edge", **_P),
-        Knob("tau_sink", float, DAWN_SINK, "mean incoming attention that marks a sink key (0: none)", lo=0.0,
-             hi=1.0, hi_open=True),
+        Knob("tau_sink", float, DAWN_SINK, "mean incoming attention, in multiples of 1/L, that marks a sink key "
+             "(0: none)", lo=0.0),
         Knob("layers", int, DAWN_LAYERS, "last layers whose attention is averaged", lo=1),
     )
 

@@ -31,7 +31,10 @@ from .base import StepState
 
 SIGNALS = ("attention", "js", "similarity")
 DAWN_LAYERS = 4  # DAWN averages the last 4 layers (of LLaDA's 32)
-DAWN_SINK = 0.01  # a key whose mean incoming attention exceeds this is a sink
+# a key whose mean incoming attention exceeds this many times the uniform share 1/L is a sink;
+# DAWN's absolute 0.01 is about 3/L at LLaDA's lengths (a prompt + 256), and on shorter
+# sequences an absolute 0.01 would call every key a sink (1/L > 0.01 for L < 100)
+DAWN_SINK = 3.0
 
 
 def _pairs(m: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
@@ -47,7 +50,8 @@ def attention_graph(attentions: torch.Tensor, layers: int = DAWN_LAYERS, sink: f
 
     1. the mean over the last ``layers`` layers (all of them if the model has fewer);
     2. sinks removed: a key j whose mean incoming attention ``mean_i A[i, j]`` exceeds
-       ``sink`` gets its column zeroed (0: keep every column);
+       ``sink / L`` (``sink`` times the uniform share) gets its column zeroed (0: keep every
+       column);
     3. the diagonal zeroed."""
     if attentions.dim() != 4:
         raise ValueError(f"attentions must be (B, n_layers, L, L), got shape {tuple(attentions.shape)}")
@@ -55,7 +59,7 @@ def attention_graph(attentions: torch.Tensor, layers: int = DAWN_LAYERS, sink: f
         raise ValueError(f"layers must be >= 1, got {layers}")
     a = attentions[:, -layers:].double().mean(1)  # (B, L, L)
     if sink > 0:
-        a = a.masked_fill((a.mean(1) > sink)[:, None, :], 0.0)
+        a = a.masked_fill((a.mean(1) > sink / a.shape[-1])[:, None, :], 0.0)
     return a * (1 - torch.eye(a.shape[-1], dtype=a.dtype, device=a.device))
 
 
@@ -107,8 +111,8 @@ class AttentionPairwise:
     needs_attentions = True
 
     def __init__(self, layers: int = DAWN_LAYERS, sink: float = DAWN_SINK):
-        if layers < 1 or not 0 <= sink < 1:
-            raise ValueError(f"layers must be >= 1 and sink in [0, 1), got layers={layers}, sink={sink}")
+        if layers < 1 or sink < 0:
+            raise ValueError(f"layers must be >= 1 and sink >= 0, got layers={layers}, sink={sink}")
         self.layers, self.sink = int(layers), float(sink)
 
     def __call__(self, state: StepState) -> tuple[torch.Tensor, None]:

@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-TASKS = ("sudoku", "protein", "hmm", "antibody")
+TASKS = ("sudoku", "protein", "hmm", "antibody", "text")
 
 
 def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
@@ -20,7 +20,14 @@ def clean_sampler(task: str, seed: int = 0, pool_size: int = 2000, model=None,
     antibody: records of ``fasta`` (CDR spans in the headers) or, without it, the training
     split of AbNatiV's ``chain`` sequences; draws are ``(tokens, regions)`` pairs, so label
     jobs can mask whole CDRs (see :func:`mdmi.labels.make_shard`).
+    text: the prompted testbed's training problems (:mod:`mdmi.tasks.textbed`) as
+    ``(tokens, regions)``, regions -1 on the prompt: contexts mask answers only (use
+    ``kinds="all"``).
     """
+    if task == "text":
+        from .textbed import label_sampler
+
+        return label_sampler()
     if task == "antibody":
         if model is None:
             raise ValueError("task 'antibody' needs model= (an HF adapter such as mdmi.load('sapiens:vh'))")

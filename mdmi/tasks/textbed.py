@@ -137,6 +137,24 @@ def train_sampler(seed: int = 0):
     return sample
 
 
+def label_sampler(split: str = "train"):
+    """``sample(n, g) -> (tokens, regions)`` for label jobs (``mdmi label --task text``):
+    problems of ``split``, the three tasks in turn, drawn from ``g``; ``regions`` is -1 on
+    the prompt (never masked) and 0 on the answer, so contexts hide answer tokens only."""
+
+    def sample(n: int, g: torch.Generator):
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=g)))
+        pairs = []
+        while len(pairs) < n:
+            p, r = sample_problem(TASKS[len(pairs) % 3], rng)
+            if split_of(p) == split:
+                pairs.append((p, r))
+        x, answer = encode_problems(pairs)
+        return x, answer.long() - 1
+
+    return sample
+
+
 def read_problems(path) -> list[tuple[str, str]]:
     """``prompt<TAB>reference`` lines -> pairs; ValueError naming a malformed line."""
     from pathlib import Path

@@ -1,0 +1,215 @@
+"""Do free dependence signals rank pairs the way the model's exact MI does? Beside the trained head.
+
+For each domain: a fresh exact-MI label set drawn with the shipped head's recipe but another
+seed (``--seed``, default 101; the heads were trained on seed 0), so every context is new
+to the head. On each context, one pass with attention maps gives:
+
+- ``attention``: DAWN's attention graph, symmetrised (:func:`mdmi.selectors.signals.attention_dependence`);
+- ``js``: the mean-field paper's ``1 - JSD(p_i, p_j) / ln 2`` of the marginals;
+- ``similarity``: the cosine of the marginals (dllm-reason's "proxy for MI");
+- ``head``: the shipped MI head on the same pass's hidden states;
+
+and each is scored against the exact MI over the labelled masked pairs (i < j): Spearman
+pooled over pairs with a 95% interval resampling whole contexts, and top-pair precision
+(per context, of the |M| pairs the signal ranks highest, the share that are among the |M|
+with the highest exact MI; |M| = masked positions). Cost: the signal's time beyond a plain
+pass (the written-out attention and the pairwise statistic; for the head, its forward) as a
+fraction of that pass, medians over interleaved repeats on one batch.
+
+    python benchmarks/dependence.py --domain sudoku hmm sapiens_vh
+    python benchmarks/dependence.py --domain text --model /path/to/text_model
+
+Writes ``benchmarks/results/dependence/<domain>.json`` and prints a table; label sets are
+kept under ``--labels`` (default ``~/.cache/mdmi/labels``) and a rerun resumes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import mdmi
+from mdmi.interface import allowed_tokens, masked_log_probs
+from mdmi.labels import load_labels
+from mdmi.resolve import resolve
+from mdmi.selectors.signals import attention_dependence, js_interaction, marginal_similarity
+from mdmi.stats import cluster_bootstrap_ci, spearman
+from mdmi.train_estimator import targets
+
+OUT = Path(__file__).parent / "results" / "dependence"
+SIGNALS = ("attention", "js", "similarity", "head")
+# the shipped heads' label recipes (their config.json), at a fraction of the contexts
+DOMAINS = {
+    "sudoku": {"model": "sudoku", "task": "sudoku", "contexts": 128, "shard": 64, "label": []},
+    "hmm": {"model": "hmm", "task": "hmm", "contexts": 256, "shard": 128, "label": []},
+    "sapiens_vh": {"model": "sapiens:vh", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
+    "sapiens_vl": {"model": "sapiens:vl", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
+    "antiberty": {"model": "antiberty", "task": "antibody", "contexts": 32, "shard": 16, "label": ["--probe", "4"]},
+    "text": {"model": None, "task": "text", "contexts": 128, "shard": 64, "label": ["--block-length", "8"]},
+}
+
+
+def label_set(domain: str, spec: dict, model: str, root: Path, seed: int, contexts: int | None) -> tuple[Path, list]:
+    """The domain's label directory, made (or resumed) with ``mdmi label``; returns it and the command."""
+    out = root / f"dependence_{domain}_seed{seed}"
+    cmd = [sys.executable, "-m", "mdmi.cli", "label", "--model", model, "--task", spec["task"],
+           "--contexts", str(contexts or spec["contexts"]), "--shard-size", str(spec["shard"]),
+           "--seed", str(seed), "--out", str(out), *spec["label"]]
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")})
+    return out, ["mdmi", *cmd[3:]]
+
+
+def top_pair_precision(sig: torch.Tensor, mi: torch.Tensor, k: int) -> float:
+    """Of the ``k`` pairs ``sig`` ranks highest, the share among the ``k`` of highest ``mi``."""
+    k = max(1, min(k, len(mi)))
+    top_s = set(sig.argsort(descending=True, stable=True)[:k].tolist())
+    top_m = set(mi.argsort(descending=True, stable=True)[:k].tolist())
+    return len(top_s & top_m) / k
+
+
+@torch.no_grad()
+def signals_of(model, head, x: torch.Tensor, masked: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every signal's (B, L, L) matrix on contexts ``x`` (B, L) from one pass."""
+    out = model(x, output_attentions=True)
+    lp = masked_log_probs(out.logits, allowed_tokens(model).to(out.logits.device))
+    sig = {"attention": attention_dependence(out.attentions, masked), "js": js_interaction(lp, masked),
+           "similarity": marginal_similarity(lp, masked)}
+    if head is not None:
+        sig["head"] = head.predict(out.hidden, masked, "mi", log_probs=lp).double()
+    return sig
+
+
+@torch.no_grad()
+def costs(model, head, x: torch.Tensor, masked: torch.Tensor, repeats: int = 7) -> dict[str, float]:
+    """Each signal's extra time as a fraction of one plain pass over ``x`` (medians of
+    interleaved repeats): attention = the written-out attention + the graph; js,
+    similarity = the statistic from the pass's marginals; head = its forward."""
+    times: dict[str, list[float]] = {k: [] for k in ("pass", "pass_attn", *SIGNALS)}
+    allow = allowed_tokens(model).to(x.device)
+
+    def clock(key, fn):
+        t0 = time.perf_counter()
+        r = fn()
+        times[key].append(time.perf_counter() - t0)
+        return r
+
+    for _ in range(repeats):
+        out = clock("pass", lambda: model(x))
+        att = clock("pass_attn", lambda: model(x, output_attentions=True))
+        lp = masked_log_probs(out.logits, allow)
+        clock("attention", lambda: attention_dependence(att.attentions, masked))
+        clock("js", lambda: js_interaction(lp, masked))
+        clock("similarity", lambda: marginal_similarity(lp, masked))
+        if head is not None:
+            clock("head", lambda: head.predict(out.hidden, masked, "mi", log_probs=lp))
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    res = {k: med[k] / med["pass"] for k in SIGNALS if k in med}
+    res["attention"] += (med["pass_attn"] - med["pass"]) / med["pass"]
+    res["pass_seconds"] = med["pass"]
+    return res
+
+
+def evaluate(model, head, labels: dict, batch_size: int = 32) -> dict:
+    """Spearman (95% CI, contexts resampled) and top-pair precision of every signal."""
+    scale = head.config.scale if head is not None else 0.01
+    t = targets(labels, scale)
+    L = t["mi"].shape[1]
+    upper = torch.ones(L, L, dtype=torch.bool).triu(1)
+    groups: dict[str, list] = {k: [] for k in SIGNALS}
+    prec: dict[str, list] = {k: [] for k in SIGNALS}
+    tokens = labels["tokens"]
+    for s in range(0, len(tokens), batch_size):
+        x, masked = tokens[s:s + batch_size], t["masked"][s:s + batch_size]
+        sig = signals_of(model, head, x, masked)
+        for b in range(len(x)):
+            pair = t["pair"][s + b] & upper
+            if not pair.any():
+                continue
+            exact = t["mi"][s + b][pair].double()
+            for k, m in sig.items():
+                v = m[b].cpu()[pair]
+                groups[k].append((v, exact))
+                prec[k].append(top_pair_precision(v, exact, int(masked[b].sum())))
+    res = {}
+    for k in SIGNALS:
+        if not groups[k]:
+            continue
+        a = torch.cat([g[0] for g in groups[k]])
+        y = torch.cat([g[1] for g in groups[k]])
+        if bool((a == a[0]).all()):  # a constant signal ranks nothing
+            res[k] = {"spearman": None, "spearman_ci95": [None, None], "top_pair_precision": None, "pairs": len(a),
+                      "contexts": len(groups[k]), "note": "constant over every pair"}
+            continue
+        res[k] = {"spearman": spearman(a, y), "spearman_ci95": list(cluster_bootstrap_ci(groups[k], spearman)),
+                  "top_pair_precision": sum(prec[k]) / len(prec[k]), "pairs": len(a), "contexts": len(groups[k])}
+    return res
+
+
+def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: int | None) -> dict:
+    spec = DOMAINS[domain]
+    model_spec = model_spec or spec["model"]
+    if model_spec is None:
+        raise SystemExit(f"--domain {domain} needs --model (a trained text model directory)")
+    labels_dir, label_cmd = label_set(domain, spec, model_spec, root, seed, contexts)
+    resolved = resolve(model_spec)
+    model = resolved.model
+    head = mdmi.load_estimator(model_spec) if resolved.head is not None else None
+    labels = load_labels(labels_dir)
+    t0 = time.time()
+    res = evaluate(model, head, labels)
+    n = min(32, len(labels["tokens"]))
+    cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool())
+    for k in res:
+        res[k]["cost_fraction_of_pass"] = cost[k]
+    return {"domain": domain, "model": resolved.ref, "head": None if head is None else str(resolved.head),
+            "contexts": len(labels["tokens"]), "label_passes": int(labels["passes"].sum()),
+            "label_command": " ".join(label_cmd), "signals": res, "pass_seconds_batch32": cost["pass_seconds"],
+            "seconds": time.time() - t0, "threads": torch.get_num_threads(),
+            "provenance": "python benchmarks/dependence.py " + " ".join(sys.argv[1:])}
+
+
+def table(rows: list[dict]) -> str:
+    head = "| domain | signal | Spearman vs exact MI (95% CI) | top-pair precision | cost (x pass) |"
+    lines = [head, "|---|---|---|---|---|"]
+    for r in rows:
+        for k, v in r["signals"].items():
+            if v["spearman"] is None:
+                lines.append(f"| {r['domain']} | {k} | {v['note']} | - | {v['cost_fraction_of_pass']:.3f} |")
+                continue
+            lo, hi = v["spearman_ci95"]
+            lines.append(f"| {r['domain']} | {k} | {v['spearman']:.3f} ({lo:.3f}-{hi:.3f}) | "
+                         f"{v['top_pair_precision']:.3f} | {v['cost_fraction_of_pass']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--domain", nargs="+", default=["sudoku", "hmm"], choices=sorted(DOMAINS))
+    ap.add_argument("--model", help="the model (and its head) for a single domain; default: the shipped one")
+    ap.add_argument("--labels", type=Path, default=Path(os.environ.get("MDMI_CACHE", Path.home() / ".cache/mdmi"))
+                    / "labels", help="where the label sets go (a rerun resumes them)")
+    ap.add_argument("--seed", type=int, default=101, help="label seed (the shipped heads used 0)")
+    ap.add_argument("--contexts", type=int, help="label contexts (default: per domain)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    rows = []
+    for d in args.domain:
+        r = run(d, args.model, args.labels, args.seed, args.contexts)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{d}.json").write_text(json.dumps(r, indent=2) + "\n")
+        rows.append(r)
+        print(table([r]), flush=True)
+    print("\n" + table(rows))
+
+
+if __name__ == "__main__":
+    main()
