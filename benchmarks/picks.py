@@ -33,7 +33,7 @@ SOURCES = {
 def picks_of(path: Path) -> list:
     """``[[selector, knobs], ...]`` of a ranking file (``mi_budget(eta=0)`` is ``mi_budget``)."""
     rows = json.loads(path.read_text())
-    return [[r["selector"].split("(")[0], r["params"]] for r in rows if r["selector"] != "sequential"]
+    return [[r["selector"].split("(")[0].split("[")[0], r["params"]] for r in rows if r["selector"] != "sequential"]
 
 
 def main():

@@ -136,6 +136,9 @@ SELECTOR_STYLES = {
     "pc_sampler": (OKABE_ITO["orange"], "p"),
     "info_gain": (OKABE_ITO["blue"], "d"),
     "remask": (OKABE_ITO["grey"], "H"),
+    "dawn": (OKABE_ITO["yellow"], "s"),
+    "mean_field": (OKABE_ITO["yellow"], "o"),
+    "sched": (OKABE_ITO["grey"], "*"),
 }
 _SPARE_MARKERS = "o^sDv<>ph"
 
@@ -146,11 +149,15 @@ def selector_style(name: str) -> dict:
     the table gets grey and a marker fixed by its name."""
     import zlib
 
-    base = name.removesuffix("_oracle")
+    rule, _, signal = name.partition("[")  # mi_budget[js](eta=0): the rule on a free signal
+    base = (rule + signal.partition("]")[2] if signal else name).removesuffix("_oracle")
     colour, marker = SELECTOR_STYLES.get(base, (OKABE_ITO["grey"],
                                                 _SPARE_MARKERS[zlib.crc32(base.encode()) % len(_SPARE_MARKERS)]))
-    oracle = base != name
-    return {"color": colour, "marker": marker, "linestyle": "--" if oracle else ":" if "eta=0" in name else "-",
+    if signal:  # a free signal: the rule's colour, a marker per signal, hollow, dash-dot
+        marker = {"attention]": "^", "js]": "s", "similarity]": "D"}.get(signal.split("(")[0], marker)
+    oracle = base != name.partition("[")[0] + (name.partition("]")[2] if signal else "") or bool(signal)
+    return {"color": colour, "marker": marker,
+            "linestyle": "-." if signal else "--" if oracle else ":" if "eta=0" in name else "-",
             "markerfacecolor": "none" if oracle else colour, "markeredgecolor": colour}
 
 

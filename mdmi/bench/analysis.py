@@ -67,12 +67,23 @@ def add_reduction(rows: list[BenchRow]) -> list[BenchRow]:
     return rows
 
 
+def curve_name(selector: str, params: dict) -> str:
+    """The curve a row belongs to: its selector, with the MI budget at ``eta=0`` (dependence
+    charged alone) and any MI rule on another dependence source than the head
+    (``pairwise=js``...) named apart, e.g. ``mi_budget(eta=0)``, ``mi_budget[js]``."""
+    name = selector
+    if params.get("pairwise", "head") != "head":
+        name += f"[{params['pairwise']}]"
+    if selector == "mi_budget" and params.get("eta") == 0:
+        name += "(eta=0)"
+    return name
+
+
 def curve_rows(rows: list[BenchRow]) -> list[BenchRow]:
-    """``rows`` with the MI budget at ``eta=0`` (dependence charged alone) named as its own
-    curve, ``mi_budget(eta=0)``: an equal-NFE comparison or a Pareto curve must not mix it
-    with the MI budget that also charges entropy. The input rows are left as they were."""
-    return [replace(r, selector="mi_budget(eta=0)") if r.selector == "mi_budget" and r.params.get("eta") == 0
-            else r for r in rows]
+    """``rows`` named by :func:`curve_name`: an equal-NFE comparison or a Pareto curve must
+    not mix the MI budget that charges entropy with the one that does not, nor the head
+    with a free signal. The input rows are left as they were."""
+    return [replace(r, selector=curve_name(r.selector, r.params)) for r in rows]
 
 
 def interpolate(points: list[tuple[float, float]], x: float) -> float | None:
