@@ -33,11 +33,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 import mdmi
 from mdmi.interface import allowed_tokens, masked_log_probs
+from mdmi.cli.common import provenance
 from mdmi.labels import load_labels
 from mdmi.resolve import resolve
 from mdmi.selectors.signals import attention_dependence, js_interaction, marginal_similarity
@@ -167,26 +169,25 @@ def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: in
     res = evaluate(model, head, labels)
     n = min(32, len(labels["tokens"]))
     cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool())
-    for k in res:
-        res[k]["cost_fraction_of_pass"] = cost[k]
-    return {"domain": domain, "model": resolved.ref, "head": None if head is None else str(resolved.head),
-            "contexts": len(labels["tokens"]), "label_passes": int(labels["passes"].sum()),
-            "label_command": " ".join(label_cmd), "signals": res, "pass_seconds_batch32": cost["pass_seconds"],
-            "seconds": time.time() - t0, "threads": torch.get_num_threads(),
-            "provenance": "python benchmarks/dependence.py " + " ".join(sys.argv[1:])}
+    prov = provenance(SimpleNamespace(argv=["python", "benchmarks/dependence.py", *sys.argv[1:]]))
+    common = {"domain": domain, "model": resolved.ref, "label_contexts": len(labels["tokens"]),
+              "label_passes": int(labels["passes"].sum()), "pass_seconds_batch32": cost["pass_seconds"],
+              "threads": torch.get_num_threads(), "label_command": " ".join(label_cmd)}
+    return [{"signal": k, **v, "cost_fraction_of_pass": cost[k], **common,
+             "head": str(resolved.head) if k == "head" else None, "seconds": time.time() - t0, "provenance": prov}
+            for k, v in res.items()]
 
 
 def table(rows: list[dict]) -> str:
     head = "| domain | signal | Spearman vs exact MI (95% CI) | top-pair precision | cost (x pass) |"
     lines = [head, "|---|---|---|---|---|"]
-    for r in rows:
-        for k, v in r["signals"].items():
-            if v["spearman"] is None:
-                lines.append(f"| {r['domain']} | {k} | {v['note']} | - | {v['cost_fraction_of_pass']:.3f} |")
-                continue
-            lo, hi = v["spearman_ci95"]
-            lines.append(f"| {r['domain']} | {k} | {v['spearman']:.3f} ({lo:.3f}-{hi:.3f}) | "
-                         f"{v['top_pair_precision']:.3f} | {v['cost_fraction_of_pass']:.3f} |")
+    for v in rows:
+        if v["spearman"] is None:
+            lines.append(f"| {v['domain']} | {v['signal']} | {v['note']} | - | {v['cost_fraction_of_pass']:.3f} |")
+            continue
+        lo, hi = v["spearman_ci95"]
+        lines.append(f"| {v['domain']} | {v['signal']} | {v['spearman']:.3f} ({lo:.3f}-{hi:.3f}) | "
+                     f"{v['top_pair_precision']:.3f} | {v['cost_fraction_of_pass']:.3f} |")
     return "\n".join(lines)
 
 
@@ -206,8 +207,8 @@ def main(argv=None):
         r = run(d, args.model, args.labels, args.seed, args.contexts)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{d}.json").write_text(json.dumps(r, indent=2) + "\n")
-        rows.append(r)
-        print(table([r]), flush=True)
+        rows += r
+        print(table(r), flush=True)
     print("\n" + table(rows))
 
 

@@ -36,6 +36,9 @@ FOLDERS = {
                   "exact HMM and on real antibody LMs.",
     "exact_mi": "Throughput and truncation error of exact pairwise MI.",
     "estimator": "The neural MI heads: agreement with exact labels and cost next to a model pass.",
+    "dependence": "Free dependence signals (DAWN's attention graph, mean-field JS interactions, marginal "
+                  "similarity) and the MI head against exact MI on fresh label sets: Spearman, top-pair "
+                  "precision, cost.",
     "antibody": "Pretrained antibody LMs (all models): recovery, speed, where their pairwise MI lies.",
     "antibody/sapiens_vh": "Sapiens VH: greedy CDR3 / all-CDR infilling and sampled de novo VH, "
                            "every selector; validation-picked rankings; sub-additivity.",

@@ -79,7 +79,7 @@ def main():
     p.add_argument("--valid", nargs="+", required=True)
     p.add_argument("--test", nargs="+", required=True)
     p.add_argument("--speed", type=float, default=3.0, help="the pick's NFE must be this many times below sequential's")
-    p.add_argument("--metric", default="solve_rate", choices=["solve_rate", "pll", "neg_jsd"],
+    p.add_argument("--metric", default="solve_rate", choices=["solve_rate", "pll", "neg_jsd", "validity"],
                    help="what the pick maximises and the table compares (higher is better)")
     p.add_argument("--ours", default="mi_budget", help="the curve interpolated at every pick's NFE")
     p.add_argument("--json")
@@ -89,8 +89,8 @@ def main():
     picks = pick(valid, a.speed, a.metric)
     seq_test = next(r for r in test if r.selector == "sequential")
     M = a.metric
-    fmt = (lambda v: f"{100 * v:.1f}") if M == "solve_rate" else (lambda v: f"{v:.4f}")  # noqa: E731
-    dfmt = (lambda v: f"{100 * v:+.1f}") if M == "solve_rate" else (lambda v: f"{v:+.4f}")  # noqa: E731
+    fmt = (lambda v: f"{100 * v:.1f}") if M in ("solve_rate", "validity") else (lambda v: f"{v:.4f}")  # noqa: E731
+    dfmt = (lambda v: f"{100 * v:+.1f}") if M in ("solve_rate", "validity") else (lambda v: f"{v:+.4f}")  # noqa: E731
     mi = sorted((r.mean_nfe, r.get(M)) for r in test if r.selector == a.ours)
     out = []
     print(f"knobs picked on validation: best {M} at >= {a.speed:g}x fewer NFE than sequential\n")

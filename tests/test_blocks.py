@@ -193,3 +193,57 @@ def test_prefix_cache_needs_a_model_that_has_one():
     m = _eos_table()
     with pytest.raises(ValueError, match="prefix_cache"):
         mdmi.decode(m, torch.full((1, 5), 3), make_selector("sequential"), prefix_cache=True)
+
+
+def _textbed_model(tmp_path):
+    """A random tiny model over the text testbed's tokens and lengths."""
+    from mdmi.models.transformer import MaskedTransformer, MDMConfig
+    from mdmi.tasks import textbed
+
+    torch.manual_seed(0)
+    m = MaskedTransformer(MDMConfig(vocab_size=textbed.TOKENIZER.vocab_size, seq_len=textbed.SEQ_LEN, d_model=16,
+                                    n_layers=1, n_heads=2)).eval()
+    m.save(tmp_path / "tb", extra={"task": "text", "tokenizer": {**textbed.TOKENIZER.to_dict(),
+                                                                "prompt_width": textbed.PROMPT_WIDTH}})
+    return tmp_path / "tb"
+
+
+def test_bench_text_rows(tmp_path):
+    import json
+
+    from mdmi.tasks import textbed
+
+    d = _textbed_model(tmp_path)
+    pairs = [pr for t in textbed.TASKS for pr in textbed.problems(t, 2, seed=0, split="valid")]
+    textbed.write_problems(tmp_path / "v.tsv", pairs)
+    for extra in ([], ["--temperature", "1", "--samples", "2"]):
+        out = subprocess.run([sys.executable, "-m", "mdmi.cli", "bench", "text", "--model", str(d), "--problems",
+                              str(tmp_path / "v.tsv"), "--selectors", "threshold:tau=0.9/0.5", "--selector",
+                              "mi_budget:pairwise=js,gamma=0.3", "--block-length", "8", *extra,
+                              "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "b.png")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        rows = json.loads((tmp_path / "b.json").read_text())
+        assert [r["selector"] for r in rows] == ["sequential", "threshold", "threshold", "mi_budget"]
+        for r in rows:
+            assert 0 <= r["validity"] <= 1 and len(r["per_seq"]["validity"]) == 6 and r["block_length"] == 8
+            assert set(r["validity_by_task"]) == set(textbed.TASKS) and r["provenance"]["command"].startswith("mdmi")
+            assert r["validity"] == pytest.approx(sum(r["per_seq"]["validity"]) / 6)
+        if extra:
+            assert all(r["jsd_to_sequential"] is not None and 0 <= r["distinct_valid"] <= 1 for r in rows)
+        assert (tmp_path / "b.png").stat().st_size > 0 and not (tmp_path / "b_partial.json").exists()
+
+
+def test_label_text_contexts_never_mask_the_prompt(tmp_path):
+    from mdmi.labels import load_labels
+    from mdmi.tasks import textbed
+
+    d = _textbed_model(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "mdmi.cli", "label", "--model", str(d), "--task", "text",
+                          "--contexts", "4", "--shard-size", "4", "--block-length", "8", "--out", str(tmp_path / "lab")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lab = load_labels(tmp_path / "lab")
+    masked = lab["masked"].bool()
+    assert masked.any() and not masked[:, : textbed.PROMPT_WIDTH].any()
+    assert torch.equal(lab["tokens"][:, : textbed.PROMPT_WIDTH], lab["clean"][:, : textbed.PROMPT_WIDTH])

@@ -41,10 +41,11 @@ METRICS = {
     "neg_jsd": Metric("minus JSD to sequential's samples", "nats"),
     "nll_per_token": Metric("exact NLL", "nats per token", higher_is_better=False),
     "cooc_tv": Metric("pair co-occurrence TV", "total variation, 0-1", higher_is_better=False),
+    "validity": Metric("valid answers", "%", scale=100.0, digits=1),
 }
 # the cost axis of each benchmark
 NFE_LABEL = {"sudoku": "mean NFE (model passes per puzzle)", "hmm": "mean NFE (model passes per sample)",
-             "antibody": "mean NFE (model passes per sequence)"}
+             "antibody": "mean NFE (model passes per sequence)", "text": "mean NFE (model passes per answer)"}
 
 
 def _knobs(params: dict) -> str:

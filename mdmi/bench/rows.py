@@ -25,6 +25,9 @@ LAYOUTS = {
                  "per_seq", "jsd?", "seconds", "seqs_per_s", "mean_filled", "observed_untouched",
                  "oracle_extra_passes_per_seq", "jsd_floor", "nfe_reduction_vs_sequential", "matches_sequential",
                  "neg_jsd", "block_length", "provenance?"),
+    "text": ("selector", "params", "validity", "validity_ci95", "validity_by_task", "mean_nfe", "n", "samples",
+             "temperature", "block_length", "prefix_cache", "tokens_per_pass", "distinct_valid", "jsd_to_sequential", "seconds",
+             "answers_per_s", "per_seq", "nfe_reduction_vs_sequential", "provenance?"),
 }
 
 
@@ -46,13 +49,14 @@ class BenchRow:
     recovery: float | None = None  # antibody: fraction of filled residues equal to the native one
     pll: float | None = None  # antibody: pseudo-log-likelihood, nats per filled residue, higher is better
     jsd: float | None = None  # antibody, sampled: JSD to sequential's samples, nats, lower is better
+    validity: float | None = None  # text: fraction of answers the task's checker accepts, higher is better
     nfe_reduction_vs_sequential: float | None = None  # sequential's mean NFE / this row's (None: no sequential)
     provenance: dict | None = None  # command, versions and date of the run (set by the CLI)
     extra: dict = field(default_factory=dict)  # the benchmark's other fields, by JSON key
 
     @property
     def benchmark(self) -> str:
-        """"sudoku", "hmm" or "antibody": which layout :meth:`as_dict` writes, told by the
+        """"sudoku", "hmm", "antibody" or "text": which layout :meth:`as_dict` writes, told by the
         quality fields that are set."""
         if self.solve_rate is not None:
             return "sudoku"
@@ -60,6 +64,8 @@ class BenchRow:
             return "hmm"
         if self.pll is not None or self.recovery is not None:
             return "antibody"
+        if self.validity is not None:
+            return "text"
         raise ValueError(f"row {self.selector} {self.params} has no quality field (solve_rate, nll_per_token, "
                          "recovery or pll): not a benchmark row")
 

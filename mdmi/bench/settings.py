@@ -28,6 +28,10 @@ SWEEPS = {
     # factor's eligibility and size, MI only to keep dependent positions apart
     "mi_gate": [{"f": f, "eps": e} for f in (0.5, 1.0, 2.0, 4.0) for e in (0.01, 0.1)],
     "mi_gate_oracle": [{"f": 1.0, "eps": 0.05}],
+    # the free-signal rules (DAWN's attention graph, mean-field JS interactions, SchED's exit)
+    "dawn": [{"tau_low": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "mean_field": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "sched": [{"tau_low": t} for t in (2.5, 1.0, 0.0)],
 }
 
 HMM_SWEEPS = {
@@ -50,6 +54,29 @@ HMM_SWEEPS = {
     "info_gain_oracle": [{"k": 4}],
     "mi_gate": [{"f": f, "eps": e} for f in (1.0, 4.0) for e in (0.1, 0.5)],
     "mi_gate_oracle": [{"f": 1.0, "eps": 0.1}],
+    "dawn": [{"tau_low": t} for t in (0.7, 0.5, 0.3, 0.1)],
+    "mean_field": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "sched": [{"tau_low": t} for t in (2.5, 1.0, 0.0)] + [{"tau_low": 1.0, "k": 2}],
+}
+
+# The text testbed's answers: digits and letters the model is often sure of, with joint
+# uncertainty where many answers are valid (split, perm).
+TEXT_SWEEPS = {
+    "sequential": [{}],
+    "topk": [{"k": k} for k in (2, 3, 4, 6, 8)],
+    "threshold": [{"tau": t} for t in (0.99, 0.95, 0.9, 0.8, 0.7, 0.5)],
+    "factor": [{"f": f} for f in (0.1, 0.3, 0.5, 1.0, 2.0, 4.0)],
+    "entropy_bound": [{"gamma": g} for g in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
+    "mi_budget": [{"gamma": g} for g in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)]
+    + [{"gamma": g, "eta": 0.0} for g in (0.003, 0.01, 0.03, 0.1, 0.3)],
+    "dependency_bound": [{"tau": t} for t in (0.03, 0.1, 0.3, 1.0)],
+    "mi_gate": [{"f": f, "eps": e} for f in (0.5, 1.0, 2.0) for e in (0.01, 0.1)],
+    "klass": [{"tau": t} for t in (0.9, 0.7, 0.5)],
+    "pc_sampler": [{"k": k} for k in (2, 4, 8)],
+    "dawn": [{"tau_low": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "mean_field": [{"tau": t} for t in (0.9, 0.7, 0.5, 0.3)],
+    "sched": [{"tau_low": t} for t in (2.5, 1.0, 0.0)],
+    "mi_budget_oracle": [{"gamma": g} for g in (0.03, 0.3)],
 }
 
 # Antibody marginals in a masked CDR are broad (1-2 nats each), so budgets are larger than

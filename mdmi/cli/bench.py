@@ -1,11 +1,12 @@
-"""``mdmi bench sudoku|merge|hmm|antibody``: parse the flags, run :mod:`mdmi.bench`, print."""
+"""``mdmi bench sudoku|merge|hmm|antibody|text``: parse the flags, run :mod:`mdmi.bench`, print."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_selector_arg, add_sweep_args, check_positive,
+from .common import (ESTIMATOR_DEFAULT, MODEL_HELP, SHIPPED, add_block_args, add_selector_arg, add_sweep_args,
+                     check_positive,
                      default_estimator, default_model, load, load_estimator, provenance, require_protein, resolve_model,
                      selector_list)
 
@@ -110,6 +111,45 @@ def cmd_bench_antibody(args):
         print("wrote " + ", ".join(map(str, [args.json, *written])))
 
 
+def cmd_bench_text(args):
+    from .. import bench
+    from ..plots import pareto_plot
+    from ..tasks import textbed
+
+    check_positive(args, "batch_size", "samples")
+    if args.samples > 1 and args.temperature == 0:
+        raise ValueError("--samples > 1 needs --temperature > 0 (greedy answers are all the same)")
+    pairs = textbed.read_problems(args.problems)
+    if args.task != "all":
+        pairs = [pr for pr in pairs if textbed.task_of(pr[0]) == args.task]
+    pairs = pairs[: args.limit or None]
+    if not pairs:
+        raise ValueError(f"{args.problems} holds no {args.task} problems")
+    model = load(args.model, args)
+    est_dir = default_estimator(args.estimator, args.model)
+    estimator = load_estimator(est_dir, args.model, args) if est_dir else None
+    names = selector_list(args) or bench.selector_names(bench.TEXT_SWEEPS, estimator is not None)
+    partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
+    rows = bench.run_text(model, pairs, names, estimator, block_length=args.block_length,
+                          temperature=args.temperature, samples=args.samples, seed=args.seed,
+                          batch_size=args.batch_size, sweep=args.sweep, prefix_cache=args.prefix_cache,
+                          on_row=(lambda rs: bench.write_rows(rs, partial)) if partial else None)
+    bench.print_text_table(rows)
+    for r in rows:
+        r.provenance = provenance(args)
+    if args.json:
+        bench.write_rows(rows, args.json)
+        partial.unlink(missing_ok=True)
+        print(f"wrote {args.json}")
+    if args.plot:
+        mode = "greedy" if args.temperature == 0 else f"T={args.temperature:g}, {args.samples} samples"
+        blocks = f"blocks of {args.block_length}" if args.block_length else "one block"
+        pareto_plot(bench.curve_rows(rows), args.plot, metric="validity", ylabel=bench.METRICS["validity"].label,
+                    scale=100.0, xlabel=bench.NFE_LABEL["text"],
+                    title=f"{Path(args.problems).name} · {mode} · {blocks} · n = {len(pairs)} prompts")
+        print(f"wrote {args.plot}")
+
+
 def add_parsers(sub) -> None:
     be = sub.add_parser("bench", help="decoding benchmark: every selector over its knob")
     bsub = be.add_subparsers(dest="task", required=True)
@@ -150,6 +190,23 @@ def add_parsers(sub) -> None:
                     "are kept in <name>_partial.json")
     ba.add_argument("--plot", help="Pareto plot (PLL vs NFE) path, written with --json")
     ba.set_defaults(func=cmd_bench_antibody)
+
+    bt = bsub.add_parser("text", help="validity vs mean NFE of every selector on a text-testbed problem file "
+                         "(greedy or sampled, whole or in blocks)",
+                         epilog="example: mdmi bench text --model DIR --problems valid.tsv --block-length 8 --sweep "
+                                "--json valid_b8.json --plot valid_b8.png")
+    bt.add_argument("--model", required=True, help="a text dLLM checkpoint ('mdmi train text')")
+    bt.add_argument("--problems", required=True, help="prompt<TAB>reference file ('mdmi generate-text')")
+    bt.add_argument("--task", choices=["add", "split", "perm", "all"], default="all", help="only this task's problems")
+    bt.add_argument("--estimator", help="MI head of the MI-guided selectors (default: <model dir>/estimator)")
+    add_sweep_args(bt, "prompts", 256)
+    add_block_args(bt)
+    bt.add_argument("--temperature", type=float, default=0.0, help="0 = greedy; 1 = sample (with --samples >= 2)")
+    bt.add_argument("--samples", type=int, default=1, help="answers per prompt when sampling (diversity, JSD)")
+    bt.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    bt.add_argument("--json", help="write the rows here (while running, finished rows go to <name>_partial.json)")
+    bt.add_argument("--plot", help="Pareto plot (validity vs NFE) path")
+    bt.set_defaults(func=cmd_bench_text)
 
     bh = bsub.add_parser("hmm", help="unconditional samples scored by the exact HMM")
     bh.add_argument("--model", default="hmm", help="a model trained with 'mdmi train hmm' (hmm: the shipped one)")
