@@ -19,8 +19,9 @@ fraction of that pass, medians over interleaved repeats on one batch.
     python benchmarks/dependence.py --domain sudoku hmm sapiens_vh
     python benchmarks/dependence.py --domain text --model /path/to/text_model
 
-Writes ``benchmarks/results/dependence/<domain>.json`` and prints a table; label sets are
-kept under ``--labels`` (default ``~/.cache/mdmi/labels``) and a rerun resumes them.
+Writes the rows into ``benchmarks/results/dependence/signals_vs_exact_mi.json`` (one table,
+every domain: a run replaces the rows of the domains it ran) and prints the table; label
+sets are kept under ``--labels`` (default ``~/.cache/mdmi/labels``) and a rerun resumes them.
 """
 
 from __future__ import annotations
@@ -202,14 +203,16 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     torch.manual_seed(0)
-    rows = []
+    path = args.out / "signals_vs_exact_mi.json"  # one table, every domain: a run replaces its domains' rows
     for d in args.domain:
         r = run(d, args.model, args.labels, args.seed, args.contexts)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"{d}.json").write_text(json.dumps(r, indent=2) + "\n")
-        rows += r
         print(table(r), flush=True)
-    print("\n" + table(rows))
+        old = json.loads(path.read_text()) if path.is_file() else []
+        rows = [x for x in old if x["domain"] != d] + r
+        rows.sort(key=lambda x: (list(DOMAINS).index(x["domain"]), SIGNALS.index(x["signal"])))
+        args.out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows, indent=2) + "\n")
+    print("\n" + table(json.loads(path.read_text())))
 
 
 if __name__ == "__main__":
