@@ -11,8 +11,9 @@ to the head. On each context, one pass with attention maps gives:
 
 and each is scored against the exact MI over the labelled masked pairs (i < j): Spearman
 pooled over pairs with a 95% interval resampling whole contexts, and top-pair precision
-(per context, of the |M| pairs the signal ranks highest, the share that are among the |M|
-with the highest exact MI; |M| = masked positions). Cost: the signal's time beyond a plain
+(per context, of the |M| pairs the signal ranks highest, the share whose exact MI reaches
+the |M|-th highest; |M| = masked positions; ties in the signal broken at random; contexts
+with fewer than |M| pairs of nonzero MI left out). Cost: the signal's time beyond a plain
 pass (the written-out attention and the pairwise statistic; for the head, its forward) as a
 fraction of that pass, medians over interleaved repeats on one batch.
 
@@ -70,12 +71,21 @@ def label_set(domain: str, spec: dict, model: str, root: Path, seed: int, contex
     return out, ["mdmi", *cmd[3:]]
 
 
-def top_pair_precision(sig: torch.Tensor, mi: torch.Tensor, k: int) -> float:
-    """Of the ``k`` pairs ``sig`` ranks highest, the share among the ``k`` of highest ``mi``."""
+def top_pair_precision(sig: torch.Tensor, mi: torch.Tensor, k: int, draws: int = 16) -> float:
+    """Of the ``k`` pairs ``sig`` ranks highest, the share whose exact MI reaches the k-th
+    highest (ties in ``mi`` all count); ties in ``sig`` are broken at random, averaged over
+    ``draws`` seeded draws (a constant signal scores what chance does)."""
     k = max(1, min(k, len(mi)))
-    top_s = set(sig.argsort(descending=True, stable=True)[:k].tolist())
-    top_m = set(mi.argsort(descending=True, stable=True)[:k].tolist())
-    return len(top_s & top_m) / k
+    cut = mi.topk(k).values[-1]
+    if cut <= 0:  # fewer than k pairs carry any MI: every ranking would score 1
+        return None
+    g = torch.Generator().manual_seed(0)
+    hits = 0.0
+    for _ in range(draws):
+        perm = torch.randperm(len(sig), generator=g)  # random order among equal values
+        top = perm[sig[perm].argsort(descending=True, stable=True)[:k]]
+        hits += float((mi[top] >= cut).sum()) / k
+    return hits / draws
 
 
 @torch.no_grad()
@@ -99,8 +109,11 @@ def costs(model, head, x: torch.Tensor, masked: torch.Tensor, repeats: int = 7) 
     allow = allowed_tokens(model).to(x.device)
 
     def clock(key, fn):
+        sync = torch.cuda.synchronize if x.is_cuda or torch.cuda.is_available() else (lambda: None)
+        sync()
         t0 = time.perf_counter()
         r = fn()
+        sync()
         times[key].append(time.perf_counter() - t0)
         return r
 
@@ -140,7 +153,9 @@ def evaluate(model, head, labels: dict, batch_size: int = 32) -> dict:
             for k, m in sig.items():
                 v = m[b].cpu()[pair]
                 groups[k].append((v, exact))
-                prec[k].append(top_pair_precision(v, exact, int(masked[b].sum())))
+                tp = top_pair_precision(v, exact, int(masked[b].sum()))
+                if tp is not None:
+                    prec[k].append(tp)
     res = {}
     for k in SIGNALS:
         if not groups[k]:
@@ -152,7 +167,8 @@ def evaluate(model, head, labels: dict, batch_size: int = 32) -> dict:
                       "contexts": len(groups[k]), "note": "constant over every pair"}
             continue
         res[k] = {"spearman": spearman(a, y), "spearman_ci95": list(cluster_bootstrap_ci(groups[k], spearman)),
-                  "top_pair_precision": sum(prec[k]) / len(prec[k]), "pairs": len(a), "contexts": len(groups[k])}
+                  "top_pair_precision": sum(prec[k]) / len(prec[k]) if prec[k] else None, "pairs": len(a),
+                  "contexts": len(groups[k]), "precision_contexts": len(prec[k])}
     return res
 
 

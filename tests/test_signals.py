@@ -89,6 +89,18 @@ def test_attention_graph_removes_sinks_and_is_symmetrised():
     assert dep[0, 3, 2] == dep[0, 2, 3] == pytest.approx(0.45)
 
 
+def test_attention_graph_ignores_padding():
+    # row 1 is row 0 left-padded by two positions: the same graph on its real positions
+    a0 = torch.softmax(torch.randn(1, 1, 4, 4, generator=torch.Generator().manual_seed(0)), -1)
+    a1 = torch.zeros(1, 1, 6, 6)
+    a1[:, :, 2:, 2:] = a0
+    a1[:, :, :2, 2:] = 0.25  # padded queries attend somewhere: they must not count
+    real = torch.tensor([[False, False, True, True, True, True]])
+    g0 = attention_graph(a0, layers=1, sink=1.5)
+    g1 = attention_graph(a1, layers=1, sink=1.5, real=real)
+    assert torch.allclose(g1[0, 2:, 2:], g0[0]) and g1[0, :2].abs().max() == 0 and g1[0, :, :2].abs().max() == 0
+
+
 def _state(probs, masked, attentions=None, fill_p=None):
     probs = torch.as_tensor(probs, dtype=torch.float32)
     lp = probs.clamp_min(1e-30).log()

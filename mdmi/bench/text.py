@@ -33,9 +33,13 @@ def run_text(model, pairs, selectors, estimator=None, block_length: int | None =
     kw = dict(block_length=block_length, temperature=temperature, samples=samples, batch_size=batch_size,
               prefix_cache=prefix_cache)
     tasks = [textbed.task_of(p) for p, _ in pairs]
+    built = [build(name, params, model, estimator) for name, params in jobs]  # every knob checked before any run
+    clash = sorted({name for (name, _), sel in zip(jobs, built) if sel.needs_attentions})
+    if prefix_cache and clash:
+        raise ValueError(f"{', '.join(clash)} read attention maps over the whole sequence, which the prefix cache "
+                         f"does not compute: run them without prefix_cache")
     rows, ref = [], None
-    for name, params in tqdm(jobs, desc="bench text", unit="setting", disable=not progress):
-        sel = build(name, params, model, estimator)
+    for (name, params), sel in tqdm(list(zip(jobs, built)), desc="bench text", unit="setting", disable=not progress):
         t0 = time.time()
         r = textbed.evaluate(model, pairs, sel, seed=seed, reference=ref, **kw)
         secs = time.time() - t0

@@ -129,6 +129,8 @@ def cmd_bench_text(args):
     est_dir = default_estimator(args.estimator, args.model)
     estimator = load_estimator(est_dir, args.model, args) if est_dir else None
     names = selector_list(args) or bench.selector_names(bench.TEXT_SWEEPS, estimator is not None)
+    if args.prefix_cache and not selector_list(args):  # the prefix cache computes no whole-sequence attention
+        names = [n for n in names if n != "dawn"]
     partial = Path(args.json).with_name(Path(args.json).stem + "_partial.json") if args.json else None
     rows = bench.run_text(model, pairs, names, estimator, block_length=args.block_length,
                           temperature=args.temperature, samples=args.samples, seed=args.seed,

@@ -196,17 +196,28 @@ class HFMaskedLM:
         return {"attention_mask": keep[:, None, None, :] & keep[:, None, :, None],  # (B, 1, L, L)
                 "position_ids": (attention_mask.cumsum(-1) - 1).masked_fill(~keep, 1)}
 
-    supports_attentions = True  # __call__(..., output_attentions=True); see _eager
+    supports_attentions = True  # __call__(..., output_attentions=True); see _attention_pass
 
-    def _eager(self) -> None:
-        """Attention probabilities need the eager attention (fused kernels return none):
-        switch to it once, on the first call that asks for them."""
+    def _attention_pass(self, ids: torch.Tensor, padding: dict):
+        """One pass that returns attention probabilities: they need the eager attention (fused
+        kernels return none), so the model switches to it for this pass and back after. An
+        additive float mask replaces a 4-d bool one (eager attention adds the mask)."""
         impl = getattr(self.model.config, "_attn_implementation", "eager")
+        if impl != "eager" and not hasattr(self.model, "set_attn_implementation"):
+            raise ValueError(f"attention maps need eager attention; this model runs {impl!r} and its "
+                             f"transformers version cannot switch (load it with attn_implementation='eager')")
+        mask = padding.get("attention_mask")
+        if mask is not None and mask.dim() == 4 and mask.dtype == torch.bool:
+            dtype = next(self.model.parameters()).dtype
+            padding = {**padding, "attention_mask": torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+                       .masked_fill(~mask, torch.finfo(dtype).min)}
         if impl != "eager":
-            if not hasattr(self.model, "set_attn_implementation"):
-                raise ValueError(f"attention maps need eager attention; this model runs {impl!r} and its "
-                                 f"transformers version cannot switch (load it with attn_implementation='eager')")
             self.model.set_attn_implementation("eager")
+        try:
+            return self.model(input_ids=ids, output_hidden_states=True, output_attentions=True, **padding)
+        finally:
+            if impl != "eager":
+                self.model.set_attn_implementation(impl)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, attention_mask: torch.Tensor | None = None,
@@ -214,8 +225,8 @@ class HFMaskedLM:
         """One pass over ``x`` (B, L); ``attention_mask`` (B, L), 0 on padding, optional.
         Returns logits (B, L, V) and hidden (B, L, D) or None, on the model's device; with
         ``output_attentions`` also ``attentions`` (B, n_layers, L, L), each layer's
-        attention probabilities averaged over heads (the model runs eager attention from
-        then on)."""
+        attention probabilities averaged over heads (that pass runs eager attention; every
+        layer's (B, H, L, L) maps are held at once, so large models need small batches)."""
         if self.max_length and x.shape[1] > self.max_length:
             raise ValueError(f"sequence length {x.shape[1]} exceeds the model's limit {self.max_length}")
         if attention_mask is not None and attention_mask.shape != x.shape:
@@ -223,9 +234,9 @@ class HFMaskedLM:
         ids = x.to(self.device)
         padding = self._mask_kwargs(self._padding(ids, attention_mask))
         if output_attentions:
-            self._eager()
-            padding["output_attentions"] = True
-        out = self.model(input_ids=ids, output_hidden_states=True, **padding)
+            out = self._attention_pass(ids, padding)
+        else:
+            out = self.model(input_ids=ids, output_hidden_states=True, **padding)
         logits = out.logits  # (B, L, V)
         if self.convention.shift_logits:
             logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
@@ -238,6 +249,9 @@ class HFMaskedLM:
                 raise ValueError(f"{type(self.model).__name__} returned no attention maps with output_attentions=True")
             maps = torch.stack([a.float().mean(1) for a in att], 1)  # (B, n_layers, L, L)
             if self.convention.shift_logits:  # query i's outputs are read at position i + 1
+                # a query's attention to its own token is no dependence between two positions:
+                # zeroed before the shift, where it would become an edge to the left neighbour
+                maps = maps * (1 - torch.eye(maps.shape[-1], dtype=maps.dtype, device=maps.device))
                 maps = torch.cat([maps[:, :, :1], maps[:, :, :-1]], dim=2)
         return ModelOutput(logits=logits.float(), hidden=hidden, attentions=maps)
 

@@ -73,7 +73,7 @@ class DAWN(Selector):
             raise ValueError("dawn needs the pass's attention maps (StepState.attentions is None)")
         M = state.masked  # (B, L)
         c = state.confidence.masked_fill(~M, 0.0)
-        A = attention_graph(state.attentions, self.layers, self.tau_sink)  # (B, L, L) query i, key j
+        A = attention_graph(state.attentions, self.layers, self.tau_sink, state.attention_mask)  # query i, key j
         edge = A >= self.tau_edge  # edge[b, i, j]: j -> i
         conf = M & (c >= self.tau_high)
         real = torch.ones_like(M) if state.attention_mask is None else state.attention_mask.bool()

@@ -136,8 +136,11 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
     if isinstance(pairwise, str) and cls.needs == "pairwise" and not forced:
         PAIRWISE.check(name, pairwise)
     # delta is a knob of the exact source, not of the rule
-    if "delta" in params and cls.needs == "pairwise" and "exact" not in (forced, pairwise):
+    if params.get("delta", DEFAULT_DELTA) != DEFAULT_DELTA and cls.needs == "pairwise" and "exact" not in (forced,
+                                                                                                         pairwise):
         raise ValueError(f"selector {name!r}: delta is the truncation of exact MI; it needs pairwise='exact'")
+    if cls.needs == "pairwise" and "exact" not in (forced, pairwise):
+        params.pop("delta", None)  # the default, as knobs(name) lists it: nothing to apply
     delta = DELTA.check(name, params.pop("delta", DEFAULT_DELTA)) if "exact" in (forced, pairwise) else DEFAULT_DELTA
     check_params(cls.name, params)
     if cls.needs != "pairwise":
@@ -149,11 +152,15 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
             raise ValueError(f"selector {name!r} is the exact-MI variant; pairwise={pairwise!r} contradicts it")
         pairwise = "exact"
     if pairwise in SIGNALS:
+        if estimator is not None or model is not None:
+            raise ValueError(f"selector {name!r} on the free signal {pairwise!r} reads neither an MI head nor the "
+                             f"model's exact MI; do not pass estimator= or model=")
         return cls(make_signal(pairwise), **params, **wiring)
     if pairwise is None:
         if estimator is None:
             raise ValueError(f"selector {name!r} needs a pairwise dependence source: pass estimator= (a trained "
-                             f"MI head) or pairwise='exact' with model=")
+                             f"MI head), pairwise='exact' with model=, or a free signal: pairwise='attention', "
+                             f"'js' or 'similarity'")
         pairwise = "head"
     source = make_pairwise(pairwise, cls.pairwise_kind, estimator=estimator, model=model, delta=delta)
     return cls(source, **params, **wiring)
@@ -223,6 +230,7 @@ def markdown_table() -> str:
     rows = ["| selector | rule | needs | knobs (default) | source |", "|---|---|---|---|---|"]
     for name, cls in SELECTORS.items():
         knobs_ = ", ".join(f"`{k.name}={k.default!r}`" for k in cls.knobs) or "none"
-        need = "MI head or exact MI" if cls.needs == "pairwise" else "-"
+        need = ("MI head, exact MI or a free signal" if cls.needs == "pairwise" else
+                "attention maps" if cls.needs_attentions is True else "-")
         rows.append(f"| `{name}` | {cls.summary} | {need} | {knobs_} | {cls.source} |")
     return "\n".join(rows) + "\n"

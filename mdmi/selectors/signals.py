@@ -18,7 +18,9 @@ pairs ``benchmarks/dependence.py`` measures against the model's exact MI.
   mutual information"): cosine similarity of the two marginals, clamped at 0. O(M^2 V).
 
 Every matrix is (B, L, L) float64, symmetric, zero on the diagonal and outside pairs of
-masked positions.
+masked positions. A rule that reads a directed statistic (``dependency_bound``, DEMASK's
+influence ``D[j->i]``) reads the symmetric signal in both directions, so its ``tau`` is on
+the signal's own scale.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from .base import StepState
 
 SIGNALS = ("attention", "js", "similarity")
 DAWN_LAYERS = 4  # DAWN averages the last 4 layers (of LLaDA's 32)
-# a key whose mean incoming attention exceeds this many times the uniform share 1/L is a sink;
+# a key whose mean incoming attention exceeds this many times the uniform share 1/L (whose
+# summed incoming attention exceeds this) is a sink;
 # DAWN's absolute 0.01 is about 3/L at LLaDA's lengths (a prompt + 256), and on shorter
 # sequences an absolute 0.01 would call every key a sink (1/L > 0.01 for L < 100)
 DAWN_SINK = 3.0
@@ -39,35 +42,41 @@ DAWN_SINK = 3.0
 
 def _pairs(m: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """m (B, L, L) -> float64, zero on the diagonal and outside masked x masked."""
+    masked = masked.to(m.device)
     keep = masked[:, :, None] & masked[:, None, :]
     keep &= ~torch.eye(m.shape[-1], dtype=torch.bool, device=m.device)
     return m.double().masked_fill(~keep, 0.0)
 
 
-def attention_graph(attentions: torch.Tensor, layers: int = DAWN_LAYERS, sink: float = DAWN_SINK) -> torch.Tensor:
+def attention_graph(attentions: torch.Tensor, layers: int = DAWN_LAYERS, sink: float = DAWN_SINK,
+                    real: torch.Tensor | None = None) -> torch.Tensor:
     """DAWN's attention proxy, directed: (B, n_layers, L, L) head-averaged attention ->
     (B, L, L) ``A[i, j]``, how much query i attends to key j.
 
     1. the mean over the last ``layers`` layers (all of them if the model has fewer);
     2. sinks removed: a key j whose mean incoming attention ``mean_i A[i, j]`` exceeds
-       ``sink / L`` (``sink`` times the uniform share) gets its column zeroed (0: keep every
-       column);
-    3. the diagonal zeroed."""
+       ``sink / n`` (``sink`` times the uniform share; n the real positions of the row,
+       ``real`` (B, L) bool, default all L), i.e. whose summed incoming attention exceeds
+       ``sink``, gets its column zeroed (0: keep every column);
+    3. the diagonal, padded queries and padded keys zeroed."""
     if attentions.dim() != 4:
         raise ValueError(f"attentions must be (B, n_layers, L, L), got shape {tuple(attentions.shape)}")
     if layers < 1:
         raise ValueError(f"layers must be >= 1, got {layers}")
     a = attentions[:, -layers:].double().mean(1)  # (B, L, L)
-    if sink > 0:
-        a = a.masked_fill((a.mean(1) > sink / a.shape[-1])[:, None, :], 0.0)
-    return a * (1 - torch.eye(a.shape[-1], dtype=a.dtype, device=a.device))
+    L = a.shape[-1]
+    real = torch.ones(a.shape[:2], dtype=torch.bool, device=a.device) if real is None else real.to(a.device).bool()
+    a = a * (real[:, :, None] & real[:, None, :])
+    if sink > 0:  # mean over the n real queries > sink / n  <=>  summed incoming attention > sink
+        a = a.masked_fill((a.sum(1) > sink)[:, None, :], 0.0)
+    return a * (1 - torch.eye(L, dtype=a.dtype, device=a.device))
 
 
 def attention_dependence(attentions: torch.Tensor, masked: torch.Tensor, layers: int = DAWN_LAYERS,
-                         sink: float = DAWN_SINK) -> torch.Tensor:
+                         sink: float = DAWN_SINK, real: torch.Tensor | None = None) -> torch.Tensor:
     """(B, L, L) ``max(A[i, j], A[j, i])`` of :func:`attention_graph` over masked pairs
     (DAWN's conflict edges are the symmetric closure of its directed ones)."""
-    a = attention_graph(attentions, layers, sink)
+    a = attention_graph(attentions, layers, sink, real)
     return _pairs(torch.maximum(a, a.transpose(1, 2)), masked)
 
 
@@ -118,7 +127,7 @@ class AttentionPairwise:
     def __call__(self, state: StepState) -> tuple[torch.Tensor, None]:
         if state.attentions is None:
             raise ValueError("the attention source needs the pass's attention maps (StepState.attentions is None)")
-        return attention_dependence(state.attentions, state.masked, self.layers, self.sink), None
+        return attention_dependence(state.attentions, state.masked, self.layers, self.sink, state.attention_mask), None
 
     def __repr__(self):
         return f"AttentionPairwise(layers={self.layers}, sink={self.sink})"
