@@ -45,6 +45,8 @@ FOLDERS = {
     "antibody/sapiens_vl": "Sapiens VL: greedy CDR3 infilling and sampled de novo VL, every selector; rankings.",
     "antibody/antiberty": "AntiBERTy: greedy CDR3 infilling and sampled de novo VH, every selector; "
                           "ranking; sub-additivity; MI structure.",
+    "text": "The prompted text testbed (add, split, perm): the text dLLM's training curve, exact MI maps of its "
+            "answers, the MI head on block-decoding contexts, decoding benchmarks.",
     "device": "The core on each device at hand (CPU, CUDA).",
 }
 

@@ -115,6 +115,15 @@ class StepState:
         top = self.probs.topk(2, dim=-1).values
         return top[..., 0] - top[..., 1]
 
+    @property
+    def logit_gap(self) -> torch.Tensor:
+        """(B, L) float64 ``log p(top 1) - log p(top 2)`` (nats; +inf where one token is
+        allowed, NaN where none is finite)."""
+        if "logit_gap" not in self._cache:
+            top = self.log_probs.double().topk(2, dim=-1).values  # (B, L, 2)
+            self._cache["logit_gap"] = top[..., 0] - top[..., 1]
+        return self._cache["logit_gap"]
+
     def score(self, order: str) -> torch.Tensor:
         """(B, L) higher = fill sooner; masked-out positions get -inf."""
         if order == "confidence":

@@ -44,8 +44,7 @@ class MeanField(Selector):
 
     def select(self, state: StepState) -> Step:
         M = state.masked  # (B, L)
-        top = state.log_probs.double().topk(2, dim=-1).values  # (B, L, 2)
-        c = (top[..., 0] - top[..., 1]).nan_to_num(posinf=1e4).masked_fill(~M, 0.0)  # one allowed token: certain
+        c = state.logit_gap.nan_to_num(posinf=1e4).masked_fill(~M, 0.0)  # one allowed token: certain
         D = js_interaction(state.log_probs, M)  # (B, L, L), 0 off the masked pairs
         D = D / D.amax((1, 2), keepdim=True).clamp_min(1e-12)
         q = torch.sigmoid(c)

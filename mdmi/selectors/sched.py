@@ -62,9 +62,8 @@ class SchED(Selector):
 
     def select(self, state: StepState) -> Step:
         M = state.masked  # (B, L)
-        top = state.log_probs.double().topk(2, dim=-1).values  # (B, L, 2)
         # a position with one allowed token is certain; it counts as tau_high, not as infinity
-        gap = (top[..., 0] - top[..., 1]).nan_to_num(posinf=self.tau_high).masked_fill(~M, 0.0)
+        gap = state.logit_gap.nan_to_num(posinf=self.tau_high).masked_fill(~M, 0.0)
         g = gap.sum(1) / M.sum(1).clamp_min(1)  # (B,) mean over the block's masked positions
         progress = 1 - M.sum(1) / state.start_masked.sum(1).clamp_min(1)  # (B,) share of the block filled
         leave = g >= self.threshold(progress.double())  # (B,)
