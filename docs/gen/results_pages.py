@@ -35,7 +35,8 @@ def load_index():
 
 
 def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+            .replace("[", "\\[").replace("]", "\\]"))  # mi_budget[js](eta=0) is no link
 
 
 def fmt(v) -> str:
@@ -166,7 +167,7 @@ def pages(results: Path = RESULTS) -> dict[str, str | bytes]:
             lines += [f"## {e['name']}", "", e["what"][:1].upper() + e["what"][1:] + "."]
             facts = [x for x in (e["setting"], e["rows"]) if x]
             if facts:
-                lines += ["", "; ".join(facts) + "."]
+                lines += ["", escape("; ".join(facts)) + "."]
             for p in e["provenances"]:
                 how = ", command recovered" if "command_recovered_from" in p else ""
                 lines += ["", f"Run {index.run_date(p)}{how}:", "", "```bash", p["command"], "```"]
