@@ -202,8 +202,8 @@ def render(results: Path = RESULTS) -> str:
             what = e["what"][:1].upper() + e["what"][1:]
             lines.append(f"{link}{also}: {what}.")
             facts = [x for x in (e["setting"], e["rows"]) if x]
-            if facts:
-                lines += ["", "; ".join(facts) + "."]
+            if facts:  # curve names such as mi_budget[js](eta=0) must not read as links
+                lines += ["", "; ".join(facts).replace("[", "\\[").replace("]", "\\]") + "."]
             for p in e["provenances"]:
                 lines += ["", f"Run {run_date(p)}" + (", command *recovered*" if "command_recovered_from" in p else "") + ":",
                           "", "```", p["command"], "```"]
