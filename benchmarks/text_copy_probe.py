@@ -6,13 +6,15 @@ On ``perm`` problems alone, a small transformer is trained for a few hundred ste
   answer position, EOS padding included), as ``mdmi train text`` uses it;
 - ``plain``: the unweighted mean cross-entropy over the masked answer positions;
 - ``eos_light``: as ``plain``, with the EOS padding after the first EOS weighted 0.1;
-- ``letters``: as ``plain``, over the masked letters only (no EOS position at all).
+- ``letters``: as ``plain``, over the masked letters only (no EOS position at all);
+- ``curriculum``: ``letters`` for the first ``--switch`` steps, then ``plain`` (does the
+  copying survive once the EOS positions come in?).
 
 Every 100 steps it reads the model's marginal at the first answer position of 64 fixed
 problems with the whole answer masked. It prints the probability mass on the letters the
 prompt holds: chance is about 0.28 (7.5 of 26 letters), and copying pushes it towards 1.
 
-    python benchmarks/text_copy_probe.py --steps 600
+    python benchmarks/text_copy_probe.py --steps 600 --switch 600 --after 400
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from mdmi.tasks import textbed
 from mdmi.train import diffusion_loss
 
 OUT = Path(__file__).parent / "results" / "text"
-LOSSES = ("elbo", "plain", "eos_light", "letters")
+LOSSES = ("elbo", "plain", "eos_light", "letters", "curriculum")
 
 
 def loss_of(kind: str, model, x0, maskable, g):
@@ -66,6 +68,8 @@ def prompt_mass(model, x: torch.Tensor) -> float:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--switch", type=int, default=600, help="curriculum: letters-only steps before the full loss")
+    ap.add_argument("--after", type=int, default=400, help="curriculum: steps of the full loss after the switch")
     ap.add_argument("--losses", default=",".join(LOSSES))
     ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--n-layers", type=int, default=2)
@@ -82,16 +86,18 @@ def main():
         rng, g = random.Random(0), torch.Generator().manual_seed(0)
         probe, _ = textbed.encode_problems([textbed.sample_problem("perm", random.Random(1)) for _ in range(64)])
         curve = []
-        for step in range(a.steps + 1):
+        total = a.switch + a.after if kind == "curriculum" else a.steps
+        for step in range(total + 1):
             if step % 100 == 0:
                 curve.append([step, prompt_mass(model, probe)])
                 print(f"{kind:10s} step {step:5d}: mass on the prompt's letters {curve[-1][1]:.3f}", flush=True)
             x0, maskable = textbed.encode_problems([textbed.sample_problem("perm", rng) for _ in range(64)])
-            loss = loss_of(kind, model, x0, maskable, g)
+            now = ("letters" if step < a.switch else "plain") if kind == "curriculum" else kind
+            loss = loss_of(now, model, x0, maskable, g)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        rows.append({"loss": kind, "steps": a.steps, "d_model": a.d_model, "n_layers": a.n_layers,
+        rows.append({"loss": kind, "steps": total, "d_model": a.d_model, "n_layers": a.n_layers,
                      "mass_on_prompt_letters": curve, "final": curve[-1][1], "provenance": prov})
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "copy_probe.json").write_text(json.dumps(rows, indent=2) + "\n")
