@@ -32,7 +32,6 @@ def main():
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
     pairs = textbed.read_problems(a.problems)
-    tasks = [textbed.task_of(p) for p, _ in pairs]
     snaps = sorted((d for d in a.snapshots.iterdir() if (d / "config.json").is_file()),
                    key=lambda d: json.loads((d / "config.json").read_text())["step"])
     snaps = [d for i, d in enumerate(snaps) if i % a.every == 0 or i == len(snaps) - 1]
@@ -46,8 +45,7 @@ def main():
         elapsed = next((r["elapsed_s"] for r in reversed(log) if r["step"] <= step), None)
         for bl in map(int, a.block_lengths.split(",")):
             r = textbed.evaluate(model, pairs, mdmi.make_selector("sequential"), block_length=bl)
-            by = {t: sum(v for v, tt in zip(r["valid_per_problem"], tasks) if tt == t) / tasks.count(t)
-                  for t in textbed.TASKS if t in tasks}
+            by = r["validity_by_task"]
             rows.append({"step": step, "loss": loss, "train_seconds": elapsed, "block_length": bl,
                          "validity": r["validity"], "validity_ci95": r["validity_ci95"], "validity_by_task": by,
                          "n": len(pairs), "provenance": prov})

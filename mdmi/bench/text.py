@@ -32,7 +32,6 @@ def run_text(model, pairs, selectors, estimator=None, block_length: int | None =
     jobs = [("sequential", {})] + [j for j in jobs if j != ("sequential", {})]
     kw = dict(block_length=block_length, temperature=temperature, samples=samples, batch_size=batch_size,
               prefix_cache=prefix_cache)
-    tasks = [textbed.task_of(p) for p, _ in pairs]
     built = [build(name, params, model, estimator) for name, params in jobs]  # every knob checked before any run
     clash = sorted({name for (name, _), sel in zip(jobs, built) if sel.needs_attentions})
     if prefix_cache and clash:
@@ -46,9 +45,7 @@ def run_text(model, pairs, selectors, estimator=None, block_length: int | None =
         if name == "sequential" and samples > 1:  # the floor: a second, independent sequential run
             again = textbed.evaluate(model, pairs, sel, seed=seed + 10_007, reference=r["answers"], **kw)
             r["jsd_to_reference"] = again["jsd_to_reference"]
-        by_task = {t: sum(v for v, tt in zip(r["valid_per_problem"], tasks) if tt == t) / tasks.count(t)
-                   for t in textbed.TASKS if t in tasks}
-        extra = {"validity_ci95": r["validity_ci95"], "validity_by_task": by_task, "block_length": block_length,
+        extra = {"validity_ci95": r["validity_ci95"], "validity_by_task": r["validity_by_task"], "block_length": block_length,
                  "prefix_cache": prefix_cache,
                  "temperature": temperature, "samples": samples, "tokens_per_pass": r["mean_tokens_per_pass"],
                  "answers_per_s": len(pairs) * samples / secs,

@@ -135,13 +135,13 @@ def make_selector(name: str, pairwise=None, *, estimator=None, model=None, **par
     wiring = {k: params.pop(k) for k in cls.wiring if k in params}  # objects, not knobs
     if isinstance(pairwise, str) and cls.needs == "pairwise" and not forced:
         PAIRWISE.check(name, pairwise)
-    # delta is a knob of the exact source, not of the rule
-    if params.get("delta", DEFAULT_DELTA) != DEFAULT_DELTA and cls.needs == "pairwise" and "exact" not in (forced,
-                                                                                                         pairwise):
+    # delta is a knob of the exact source, not of the rule; at its default (as knobs(name)
+    # lists it) it means nothing for another source
+    exact = "exact" in (forced, pairwise)
+    delta = params.pop("delta", DEFAULT_DELTA) if cls.needs == "pairwise" else DEFAULT_DELTA
+    if not exact and delta != DEFAULT_DELTA:
         raise ValueError(f"selector {name!r}: delta is the truncation of exact MI; it needs pairwise='exact'")
-    if cls.needs == "pairwise" and "exact" not in (forced, pairwise):
-        params.pop("delta", None)  # the default, as knobs(name) lists it: nothing to apply
-    delta = DELTA.check(name, params.pop("delta", DEFAULT_DELTA)) if "exact" in (forced, pairwise) else DEFAULT_DELTA
+    delta = DELTA.check(name, delta) if exact else DEFAULT_DELTA
     check_params(cls.name, params)
     if cls.needs != "pairwise":
         if pairwise is not None or estimator is not None:

@@ -27,6 +27,7 @@ import torch
 
 from .base import Selector, Step, StepState
 from .spec import Knob, check_knobs
+from .topk import TopK
 
 SCHEDULES = ("linear", "cosine", "exp")
 
@@ -50,6 +51,7 @@ class SchED(Selector):
             raise ValueError(f"tau_low must be <= tau_high, got tau_low={tau_low}, tau_high={tau_high}")
         self.tau_high, self.tau_low, self.rate = float(v["tau_high"]), float(v["tau_low"]), float(v["rate"])
         self.schedule, self.k = schedule, int(v["k"])
+        self._base = TopK(self.k)  # the base schedule before the exit
 
     def threshold(self, p: torch.Tensor) -> torch.Tensor:
         """tau(p) for progress p in [0, 1] (any shape)."""
@@ -67,8 +69,7 @@ class SchED(Selector):
         g = gap.sum(1) / M.sum(1).clamp_min(1)  # (B,) mean over the block's masked positions
         progress = 1 - M.sum(1) / state.start_masked.sum(1).clamp_min(1)  # (B,) share of the block filled
         leave = g >= self.threshold(progress.double())  # (B,)
-        ranked = state.ranked("confidence")[:, : self.k]
-        base = torch.zeros_like(M).scatter(1, ranked, True) & M
+        base = self._base.select(state)
         return Step(fill=torch.where(leave[:, None], M, base))
 
     def __repr__(self):

@@ -29,6 +29,7 @@ import math
 
 import torch
 
+from ..mi import entropy_of_probs
 from .base import StepState
 
 SIGNALS = ("attention", "js", "similarity")
@@ -86,24 +87,20 @@ def js_interaction(log_probs: torch.Tensor, masked: torch.Tensor) -> torch.Tenso
     Cost O(M^2 V) time; the pair mixtures are built a few rows of pairs at a time, so memory
     stays near ``JS_CHUNK`` floats whatever the vocabulary."""
     p = log_probs.double().exp()  # (B, L, V)
-    h = _entropy(p)  # (B, L)
+    h = entropy_of_probs(p)  # (B, L)
     out = torch.zeros(p.shape[:2] + p.shape[1:2], dtype=torch.float64, device=p.device)
     for b in range(p.shape[0]):
         idx = masked[b].nonzero().squeeze(1)
         q, hq = p[b, idx], h[b, idx]  # (M, V), (M,)
         step = max(1, JS_CHUNK // max(1, q.numel()))
         for s in range(0, len(idx), step):
-            jsd = _entropy((q[s:s + step, None] + q[None]) / 2) - (hq[s:s + step, None] + hq[None]) / 2  # (c, M)
+            jsd = entropy_of_probs((q[s:s + step, None] + q[None]) / 2) - (hq[s:s + step, None] + hq[None]) / 2  # (c, M)
             out[b, idx[s:s + step, None], idx[None]] = (1 - jsd / math.log(2)).clamp(0, 1)
     return _pairs(out, masked)
 
 
 JS_CHUNK = 2 ** 24  # floats of pair mixtures held at once by js_interaction
 
-
-def _entropy(q: torch.Tensor) -> torch.Tensor:
-    """Entropy (nats) over the last axis, 0 log 0 = 0."""
-    return -(q * q.clamp_min(1e-300).log()).sum(-1)
 
 
 def marginal_similarity(log_probs: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:

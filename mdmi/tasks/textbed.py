@@ -198,7 +198,7 @@ def evaluate(model, pairs: list[tuple[str, str]], selector, block_length: int | 
              reference: list[list[str]] | None = None, progress: bool = False, prefix_cache: bool = False) -> dict:
     """Validity of ``selector``'s answers to ``pairs`` (greedy, or ``samples`` draws at
     ``temperature``): rate with its 95% Wilson interval over all answers, per problem the
-    fraction valid, mean NFE per answer; when sampling, the mean fraction of distinct valid
+    fraction valid and the rate per task, mean NFE per answer; when sampling, the mean fraction of distinct valid
     answers per prompt, and with ``reference`` (another decoder's answers per prompt, e.g.
     sequential's) the mean per-prompt JSD (nats) of the answer distributions."""
     from ..stats import wilson
@@ -214,9 +214,13 @@ def evaluate(model, pairs: list[tuple[str, str]], selector, block_length: int | 
     ok = [[check(task_of(p), p, a) for a in ans] for (p, _), ans in zip(pairs, answers)]
     k, n = sum(map(sum, ok)), len(prompts)
     lo, hi = wilson(k, n)
-    out = {"validity": k / n, "validity_ci95": [lo, hi], "n_problems": len(pairs), "samples": samples,
+    tasks = [task_of(p) for p, _ in pairs]
+    per_problem = [sum(o) / samples for o in ok]
+    by_task = {t: sum(v for v, tt in zip(per_problem, tasks) if tt == t) / tasks.count(t) for t in TASKS if t in tasks}
+    out = {"validity": k / n, "validity_ci95": [lo, hi], "validity_by_task": by_task, "n_problems": len(pairs),
+           "samples": samples,
            "mean_nfe": sum(g.nfe for g in gens) / n, "mean_tokens_per_pass": sum(g.tokens_per_pass for g in gens) / n,
-           "valid_per_problem": [sum(o) / samples for o in ok], "nfe_per_problem": [
+           "valid_per_problem": per_problem, "nfe_per_problem": [
                sum(g.nfe for g in gens[i * samples:(i + 1) * samples]) / samples for i in range(len(pairs))],
            "answers": answers}
     if samples > 1:
