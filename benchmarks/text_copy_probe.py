@@ -8,7 +8,11 @@ On ``perm`` problems alone, a small transformer is trained for a few hundred ste
 - ``eos_light``: as ``plain``, with the EOS padding after the first EOS weighted 0.1;
 - ``letters``: as ``plain``, over the masked letters only (no EOS position at all);
 - ``curriculum``: ``letters`` for the first ``--switch`` steps, then ``plain`` (does the
-  copying survive once the EOS positions come in?).
+  copying survive once the EOS positions come in?);
+- ``curriculum_elbo``: what ``mdmi train text --content-first`` does: the 1/t-weighted loss
+  on the letters (``textbed.content_weight``) for ``--switch`` steps, then ``elbo``;
+- ``curriculum_flat``: the same through ``diffusion_loss(kind="flat")`` (no 1/t weight),
+  what ``mdmi train text`` does by default.
 
 Every 100 steps it reads the model's marginal at the first answer position of 64 fixed
 problems with the whole answer masked. It prints the probability mass on the letters the
@@ -34,12 +38,16 @@ from mdmi.tasks import textbed
 from mdmi.train import diffusion_loss
 
 OUT = Path(__file__).parent / "results" / "text"
-LOSSES = ("elbo", "plain", "eos_light", "letters", "curriculum")
+LOSSES = ("elbo", "plain", "eos_light", "letters", "curriculum", "curriculum_elbo", "curriculum_flat")
 
 
 def loss_of(kind: str, model, x0, maskable, g):
     if kind == "elbo":
         return diffusion_loss(model, x0, g, 1e-3, maskable)
+    if kind in ("elbo_content", "flat_content"):
+        return diffusion_loss(model, x0, g, 1e-3, maskable, textbed.content_weight(x0), kind.split("_")[0])
+    if kind == "flat":
+        return diffusion_loss(model, x0, g, 1e-3, maskable, kind="flat")
     B, L = x0.shape
     t = torch.rand(B, 1, generator=g)
     mask = (torch.rand(B, L, generator=g) < t) & maskable
@@ -86,13 +94,15 @@ def main():
         rng, g = random.Random(0), torch.Generator().manual_seed(0)
         probe, _ = textbed.encode_problems([textbed.sample_problem("perm", random.Random(1)) for _ in range(64)])
         curve = []
-        total = a.switch + a.after if kind == "curriculum" else a.steps
+        total = a.switch + a.after if kind.startswith("curriculum") else a.steps
         for step in range(total + 1):
             if step % 100 == 0:
                 curve.append([step, prompt_mass(model, probe)])
                 print(f"{kind:10s} step {step:5d}: mass on the prompt's letters {curve[-1][1]:.3f}", flush=True)
             x0, maskable = textbed.encode_problems([textbed.sample_problem("perm", rng) for _ in range(64)])
-            now = ("letters" if step < a.switch else "plain") if kind == "curriculum" else kind
+            now = {"curriculum": ("letters", "plain"), "curriculum_elbo": ("elbo_content", "elbo"),
+                   "curriculum_flat": ("flat_content", "flat")}.get(kind)
+            now = kind if now is None else now[step >= a.switch]
             loss = loss_of(now, model, x0, maskable, g)
             opt.zero_grad()
             loss.backward()

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .config import check_types
 from .models.transformer import MaskedTransformer
 
+LOSSES = ("elbo", "flat")
 STATE_NAME = "train_state.json"
 OPTIM_NAME = "optimizer.safetensors"
 LOG_NAME = "train_log.jsonl"
@@ -37,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW decoupled weight decay
     grad_clip: float = 1.0  # clip the global gradient norm (0 = off)
     t_min: float = 1e-3  # smallest mask ratio; bounds the 1/t weight
+    loss: str = "elbo"  # elbo: the 1/t-weighted MDLM bound; flat: mean cross-entropy per masked token
     seed: int = 0  # seeds data, masks and init
     ckpt_every: int = 500  # steps between checkpoints (resume point)
     log_every: int = 50  # steps between JSONL log lines
@@ -48,6 +50,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 < self.t_min < 1:
             raise ValueError(f"t_min must lie in (0, 1), got {self.t_min}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -55,10 +59,18 @@ class TrainConfig:
 
 
 def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1e-3,
-                   maskable: torch.Tensor | None = None) -> torch.Tensor:
+                   maskable: torch.Tensor | None = None, weight: torch.Tensor | None = None,
+                   kind: str = "elbo") -> torch.Tensor:
     """Masked-diffusion ELBO estimate (nats per token) for clean x0: (B, L). ``maskable``
     (B, L): the only positions a mask may hide (a prompt is never masked, as in
-    conditional dLLM training); the loss is then per maskable token."""
+    conditional dLLM training); the loss is then per maskable token. ``weight`` (B, L),
+    optional: a per-position weight on the loss (a curriculum); the positions it zeroes are
+    still masked, so the model sees the same inputs, but teach nothing, and the loss is per
+    weighted maskable token. Without it (or all ones) this is the ELBO. ``kind="flat"``: the
+    mean cross-entropy over the masked (weighted) tokens of the batch, without the 1/t
+    weight: a biased surrogate with far less variance (the few-mask draws no longer
+    dominate), under which a small prompted model learns to copy where the ELBO does not
+    (``benchmarks/text_copy_probe.py``)."""
     B, L = x0.shape
     # 1. stratified t: one uniform offset, B evenly spaced strata
     t = (torch.rand(1, generator=g) + torch.arange(B) / B) % 1.0
@@ -71,8 +83,14 @@ def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1
     logits = model(xt).logits  # (B, L, V)
     ce = F.cross_entropy(logits.reshape(B * L, -1).float(), x0.reshape(-1), reduction="none").view(B, L)
     # 3. weight 1/t per masked token (MDLM), normalise by L (or by the maskable positions)
-    n = L if maskable is None else maskable.sum(1).clamp_min(1)
-    return ((ce * mask).sum(1) / (t * n)).mean()
+    w = mask.float() if weight is None else mask * weight
+    if kind == "flat":
+        return (ce * w).sum() / w.sum().clamp_min(1)
+    if weight is None:
+        n = L if maskable is None else maskable.sum(1).clamp_min(1)
+    else:
+        n = (weight * (1.0 if maskable is None else maskable)).sum(1).clamp_min(1)
+    return ((ce * w).sum(1) / (t * n)).mean()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -125,9 +143,12 @@ def train(
     extra: dict | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    weight: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None,
 ) -> list[dict]:
     """Train ``model`` on clean batches ``sample(batch_size, generator) -> (B, L)``, or
     ``-> (x0, maskable)`` for conditional training (see :func:`diffusion_loss`).
+    ``weight(step, x0) -> (B, L) or None``: a per-position loss weight by step (a curriculum;
+    None is the plain ELBO); it is a pure function of the step, so resuming continues it.
 
     Writes checkpoints to ``out`` every ``ckpt_every`` steps and at the end (model,
     optimizer and RNG state, so ``resume=True`` continues exactly), appends to
@@ -167,7 +188,8 @@ def train(
             group["lr"] = lr_at(step, tcfg)
         batch = sample(tcfg.batch_size, g)
         x0, maskable = batch if isinstance(batch, tuple) else (batch, None)
-        loss = diffusion_loss(model, x0, g, tcfg.t_min, maskable)
+        loss = diffusion_loss(model, x0, g, tcfg.t_min, maskable, None if weight is None else weight(step, x0),
+                              tcfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if tcfg.grad_clip:

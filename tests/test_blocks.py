@@ -163,6 +163,54 @@ def test_conditional_training_never_masks_the_prompt():
     assert torch.isfinite(loss) and torch.equal(seen[0][:, :5], x0[:, :5]) and (seen[0][:, 5:] == m.mask_id).any()
 
 
+def test_loss_weights_and_the_flat_loss_against_a_hand_computation():
+    import torch.nn.functional as F
+
+    from mdmi.tasks import textbed
+    from mdmi.train import TrainConfig, diffusion_loss
+
+    m = tiny_model(V=4, L=8, seed=0, scale=1.0)
+    x0 = torch.randint(0, 4, (32, 8), generator=torch.Generator().manual_seed(1))
+    maskable = torch.zeros(32, 8, dtype=torch.bool)
+    maskable[:, 3:] = True
+    seen = []
+
+    class Spy:
+        mask_id = m.mask_id
+
+        def __call__(self, xt):
+            seen.append(xt.clone())
+            return m(xt)
+
+    def run(**kw):
+        seen.clear()
+        return diffusion_loss(Spy(), x0, torch.Generator().manual_seed(0), maskable=maskable, **kw)
+
+    elbo = run()
+    assert torch.allclose(run(weight=torch.ones(32, 8)), elbo)  # all-ones weight: the ELBO itself
+    w = torch.zeros(32, 8)
+    w[:, 5:] = 1.0
+    flat = run(weight=w, kind="flat")
+    xt = seen[0]
+    hidden = xt == m.mask_id
+    ce = F.cross_entropy((lambda lg: lg.reshape(-1, lg.shape[-1]))(m(xt).logits), x0.reshape(-1), reduction="none").view(32, 8)
+    keep = hidden & (w > 0)
+    assert torch.allclose(flat, ce[keep].mean(), atol=1e-6)  # zero-weight positions are masked but teach nothing
+    assert hidden[:, 3:5].any()
+    # the content weight zeroes EOS only; the split reference never borrows
+    x, _ = textbed.encode_problems([("ab:", "ba")])
+    cw = textbed.content_weight(x)
+    assert cw[0, textbed.PROMPT_WIDTH:textbed.PROMPT_WIDTH + 2].tolist() == [1.0, 1.0]
+    assert not cw[0, textbed.PROMPT_WIDTH + 2:].any()
+    for p, r in textbed.problems("split", 50, seed=3, split="train"):
+        a, _, b = r.partition("+")
+        n = p[:-1]
+        a, b = a.zfill(len(n)), b.zfill(len(n))
+        assert all(int(da) + int(db) == int(dn) for da, db, dn in zip(a, b, n))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainConfig(loss="mse")
+
+
 def _prompted(m, B=4, L=40, P=8):
     g = torch.Generator().manual_seed(0)
     x = torch.full((B, L), m.mask_id)

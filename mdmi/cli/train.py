@@ -74,8 +74,17 @@ def cmd_train_text(args):
     extra = {"task": "text", "tokenizer": {**textbed.TOKENIZER.to_dict(), "prompt_width": textbed.PROMPT_WIDTH,
                                             "gen_length": textbed.GEN_LENGTH},
              "command": " ".join(args.argv)}
+    if args.content_first is None:
+        args.content_first = min(2000, tcfg.steps // 5)
+    if args.content_first < 0:
+        raise ValueError(f"--content-first must be >= 0, got {args.content_first}")
+    extra["content_first"] = args.content_first
+
+    def weight(step, x0):  # the curriculum: content tokens only, then the whole ELBO
+        return textbed.content_weight(x0) if step < args.content_first else None
+
     train(model, textbed.train_sampler(tcfg.seed), tcfg, args.out, resume=args.resume, extra=extra,
-          overwrite=args.overwrite)
+          overwrite=args.overwrite, weight=weight)
     print(f"saved {args.out}", file=sys.stderr)
 
 
@@ -110,6 +119,10 @@ def add_parsers(sub) -> None:
     tt.add_argument("--out", required=True, help="checkpoint directory")
     tt.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     tt.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
+    tt.add_argument("--content-first", type=int, default=None,
+                    help="first steps with the EOS positions out of the loss, so the model learns to copy the "
+                         "prompt before it learns lengths (default: a fifth of --steps, at most 2000; 0: the "
+                         "whole ELBO from the start)")
     add_dataclass_args(tt, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
     add_dataclass_args(tt, TrainConfig)
-    tt.set_defaults(func=cmd_train_text)
+    tt.set_defaults(func=cmd_train_text, loss="flat")  # the ELBO's 1/t weight stops a small model copying

@@ -6,7 +6,10 @@ reference is one valid answer and :func:`check` decides validity:
 - ``add``: prompt ``A+B=`` (``A``, ``B`` decimal, 1-12 digits, no leading zeros); the one
   valid answer is the sum, most significant digit first (carries couple the digits);
 - ``split``: prompt ``N=`` (``N`` of 2-12 digits); valid answers are ``A+B`` with ``A, B >= 0``
-  without leading zeros and ``A + B = N`` (many; the digits of A and B are coupled);
+  without leading zeros and ``A + B = N`` (many; the digits of A and B are coupled). The
+  reference draws each digit of ``A`` uniformly at or below ``N``'s digit in that place, so
+  ``B``'s digit there is their difference: no borrow, ``prod(n_i + 1)`` references, and the
+  coupling is between the digits of one place (the checker accepts any split);
 - ``perm``: prompt ``W:`` (``W`` 3-12 distinct lowercase letters); valid answers are the
   permutations of ``W``'s letters (many; each letter exactly once).
 
@@ -48,7 +51,7 @@ def sample_problem(task: str, rng: random.Random) -> tuple[str, str]:
         return f"{a}+{b}=", str(a + b)
     if task == "split":
         n = _number(rng, 2, 12)
-        a = rng.randint(0, n)
+        a = int("".join(str(rng.randint(0, int(d))) for d in str(n)))  # digit by digit under N's: no borrow
         return f"{n}=", f"{a}+{n - a}"
     if task == "perm":
         w = rng.sample(string.ascii_lowercase, rng.randint(3, 12))
@@ -135,6 +138,15 @@ def train_sampler(seed: int = 0):
         return encode_problems(pairs)
 
     return sample
+
+
+def content_weight(x0: torch.Tensor) -> torch.Tensor:
+    """(B, L) float: 1 on every token but EOS, 0 on EOS (the answer's end and its padding).
+    The loss weight of the first phase of ``mdmi train text --content-first``: a small model
+    under the whole loss learns the answer's length from the many EOS positions but not to
+    copy the prompt's tokens; on content alone it learns to copy, and keeps copying once
+    the EOS positions join (``benchmarks/text_copy_probe.py``)."""
+    return (x0 != TOKENIZER.eos_id).float()
 
 
 def label_sampler(split: str = "train"):
