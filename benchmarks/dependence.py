@@ -18,7 +18,7 @@ pass (the written-out attention and the pairwise statistic; for the head, its fo
 fraction of that pass, medians over interleaved repeats on one batch.
 
     python benchmarks/dependence.py --domain sudoku hmm sapiens_vh
-    python benchmarks/dependence.py --domain text --model /path/to/text_model
+    python benchmarks/dependence.py --domain text  # the shipped text model (or --model DIR)
 
 Writes the rows into ``benchmarks/results/dependence/signals_vs_exact_mi.json`` (one table,
 every domain: a run replaces the rows of the domains it ran) and prints the table; label
@@ -57,7 +57,7 @@ DOMAINS = {
     "sapiens_vh": {"model": "sapiens:vh", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
     "sapiens_vl": {"model": "sapiens:vl", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
     "antiberty": {"model": "antiberty", "task": "antibody", "contexts": 32, "shard": 16, "label": ["--probe", "4"]},
-    "text": {"model": None, "task": "text", "contexts": 128, "shard": 64, "label": ["--block-length", "8"]},
+    "text": {"model": "text", "task": "text", "contexts": 128, "shard": 64, "label": ["--block-length", "8"]},
 }
 
 

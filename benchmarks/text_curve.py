@@ -65,7 +65,7 @@ def plot(rows, log, path):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     ax1.plot([r["step"] for r in log], [r["loss"] for r in log], lw=1, color="#0072B2")
     ax1.set_xlabel("training step")
-    ax1.set_ylabel("masked-diffusion loss (nats per answer token)")
+    ax1.set_ylabel("training loss (nats per masked token)")
     styles = {"add": "#D55E00", "split": "#009E73", "perm": "#CC79A7"}
     for bl, ls in zip(sorted({r["block_length"] for r in rows}, reverse=True), ("-", "--", ":")):
         sub = [r for r in rows if r["block_length"] == bl]

@@ -2,7 +2,7 @@
 
 A *spec* is one of
 
-- a shipped name (:data:`SHIPPED`): ``sudoku`` and ``hmm`` (weights in ``mdmi/checkpoints``),
+- a shipped name (:data:`SHIPPED`): ``sudoku``, ``hmm`` and ``text`` (weights in ``mdmi/checkpoints``),
   ``sapiens:vh``, ``sapiens:vl`` and ``antiberty`` (weights in their pip packages; their
   MI heads in ``mdmi/checkpoints``);
 - ``hf:<hub id or directory>``: a Hugging Face masked LM or diffusion LLM
@@ -40,6 +40,7 @@ class Shipped:
 SHIPPED = {
     "sudoku": Shipped("sudoku", "sudoku"),
     "hmm": Shipped("hmm", "hmm"),
+    "text": Shipped("text", "text"),
     "sapiens:vh": Shipped("sapiens_vh", "antibody", ("hf", "sapiens"), pretrained=True, chain="vh"),
     "sapiens:vl": Shipped("sapiens_vl", "antibody", ("hf", "sapiens"), pretrained=True, chain="vl"),
     "antiberty": Shipped("antiberty", "antibody", ("hf", "antiberty"), pretrained=True, chain="vh"),
