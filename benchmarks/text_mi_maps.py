@@ -6,7 +6,7 @@ two states: the whole answer masked (the first step of decoding) and halfway thr
 sequential decoding (half the answer filled). One picture per task and a JSON of the
 matrices, each with the command that made it.
 
-    python benchmarks/text_mi_maps.py --model /path/to/text_model
+    python benchmarks/text_mi_maps.py --model text
 """
 
 from __future__ import annotations
@@ -27,18 +27,20 @@ OUT = Path(__file__).parent / "results" / "text"
 
 
 def states(model, prompt: str, n_chars: int) -> list[tuple[str, torch.Tensor]]:
-    """(name, (1, L) context) pairs: the answer all masked, then half of its first
-    ``n_chars + 1`` positions filled by sequential decoding (the rest of the answer masked)."""
+    """(name, (1, L) context) pairs: the answer all masked, then sequential decoding replayed
+    until half of the first ``n_chars + 1`` positions are filled (with whatever EOS padding
+    it filled on the way; the rest masked)."""
     x, _ = textbed.encode_problems([(prompt, "")])
     x[:, textbed.PROMPT_WIDTH:] = model.mask_id
     res = mdmi.decode(model, x, mdmi.make_selector("sequential"), trace=True)
     half = x.clone()
     filled = 0
-    for step in res.trace:  # replay the first half of the fills
+    end = textbed.PROMPT_WIDTH + n_chars + 1
+    for step in res.trace:  # replay the fills until half of the answer and its EOS are filled
         for i, tok in zip(step["filled"][0], step["tokens"][0]):
             if filled < (n_chars + 1) // 2:
                 half[0, i] = tok
-                filled += 1
+                filled += int(i) < end
     return [("all masked", x), ("half filled", half)]
 
 
@@ -67,7 +69,7 @@ def plot(task, prompt, answer, mats, path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="a text dLLM checkpoint ('mdmi train text')")
+    ap.add_argument("--model", default="text", help="a text dLLM: the shipped one (text) or a checkpoint ('mdmi train text')")
     ap.add_argument("--seed", type=int, default=3, help="seed of the test problems shown")
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
