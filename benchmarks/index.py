@@ -92,7 +92,7 @@ def _cli_help() -> dict:
 
 def measures(command: str) -> str:
     """What a command measures, in the words of the tool that ran it."""
-    w = words(command.splitlines()[0])
+    w = words(command.splitlines()[0]) if command.strip() else []
     if w and w[0] == "mdmi":
         helps, prog, i = _cli_help(), "mdmi", 1
         while i < len(w):
@@ -114,7 +114,7 @@ def measures(command: str) -> str:
 
 def option(command: str, name: str) -> str | None:
     """The value of ``--name`` in a command, if given."""
-    w = words(command.splitlines()[0])
+    w = words(command.splitlines()[0]) if command.strip() else []
     for i, x in enumerate(w):
         if x == name and i + 1 < len(w):
             return w[i + 1]

@@ -3,8 +3,8 @@
 For one test problem per task (``add``: carries, ``split``: the coupling of A and B,
 ``perm``: each letter once), the model's exact pairwise MI among the answer positions, at
 two states: the whole answer masked (the first step of decoding) and halfway through
-sequential decoding (half the answer filled). One picture per task and a JSON of the
-matrices, each with the command that made it.
+sequential decoding (half the answer filled). One picture per task and beside it a JSON
+of its matrices, with the command that made it.
 
     python benchmarks/text_mi_maps.py --model text
 """
@@ -95,7 +95,7 @@ def main():
         plot(task, prompt, greedy, mats, a.out / f"mi_map_{task}.png")
         print(f"{task}: {prompt}{greedy} (valid: {rows[-1]['valid']}); max MI "
               + ", ".join(f"{r['state']} {r['max_mi']:.3f}" for r in rows[-2:]) + " nats")
-    (a.out / "mi_maps.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (a.out / f"mi_map_{task}.json").write_text(json.dumps(rows[-2:], indent=2) + "\n")  # beside its picture
 
 
 if __name__ == "__main__":

@@ -217,3 +217,25 @@ def test_without_sweep_the_shipped_heads_picks_run():
     assert {"mi_budget", "threshold", "factor", "entropy_bound"} <= set(cdr3)
     assert bench.picked_settings(head, "cdr3", 1.0) == {}  # picked greedily: not for sampling
     assert set(bench.picked_settings(head, "denovo", 1.0)) >= {"mi_budget"}
+
+
+def test_text_rows_restricted_to_one_task():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("text_by_task",
+                                                  Path(__file__).parent.parent / "benchmarks" / "text_by_task.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    tasks = ["add", "perm", "perm", "split"]
+    rows = [{"selector": "sequential", "params": {}, "samples": 1, "validity": 0.5, "mean_nfe": 10.0,
+             "per_seq": {"validity": [0.0, 1.0, 1.0, 0.0], "nfe": [14.0, 8.0, 10.0, 8.0]}, "jsd_to_sequential": 0.1},
+            {"selector": "threshold", "params": {"tau": 0.9}, "samples": 1, "validity": 0.25, "mean_nfe": 5.0,
+             "per_seq": {"validity": [0.0, 1.0, 0.0, 0.0], "nfe": [2.0, 4.0, 5.0, 9.0]}}]
+    seq, thr = mod.restrict(rows, tasks, "perm", {"command": "x"})
+    assert (seq["validity"], seq["mean_nfe"], seq["n"]) == (1.0, 9.0, 2)
+    assert (thr["validity"], thr["mean_nfe"], thr["nfe_reduction_vs_sequential"]) == (0.5, 4.5, 2.0)
+    assert thr["per_seq"] == {"validity": [1.0, 0.0], "nfe": [4.0, 5.0]} and "jsd_to_sequential" not in seq
+    assert thr["validity_by_task"] == {"perm": 0.5} and thr["provenance"]["command"] == "x"
+    with pytest.raises(SystemExit, match="not the problem file"):
+        mod.restrict(rows, tasks[:3], "perm", {})
