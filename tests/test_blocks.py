@@ -143,23 +143,28 @@ def test_textbed_problems_checkers_and_disjoint_splits():
     assert x.shape == (9, textbed.SEQ_LEN) and answer[:, textbed.PROMPT_WIDTH:].all() and not answer[:, :26].any()
 
 
+class Spy:
+    """Wraps a model and keeps every input it was called on (``seen``)."""
+
+    def __init__(self, m):
+        self.m, self.mask_id, self.seen = m, m.mask_id, []
+
+    def __call__(self, xt):
+        self.seen.append(xt.clone())
+        return self.m(xt)
+
+
 def test_conditional_training_never_masks_the_prompt():
     from mdmi.train import diffusion_loss
 
     m = tiny_model(V=4, L=8, seed=0, scale=1.0)
-    seen = []
-
-    class Spy:
-        mask_id = m.mask_id
-
-        def __call__(self, xt):
-            seen.append(xt.clone())
-            return m(xt)
+    spy = Spy(m)
+    seen = spy.seen
 
     x0 = torch.randint(0, 4, (64, 8))
     maskable = torch.zeros(64, 8, dtype=torch.bool)
     maskable[:, 5:] = True
-    loss = diffusion_loss(Spy(), x0, torch.Generator().manual_seed(0), maskable=maskable)
+    loss = diffusion_loss(spy, x0, torch.Generator().manual_seed(0), maskable=maskable)
     assert torch.isfinite(loss) and torch.equal(seen[0][:, :5], x0[:, :5]) and (seen[0][:, 5:] == m.mask_id).any()
 
 
@@ -173,18 +178,12 @@ def test_loss_weights_and_the_flat_loss_against_a_hand_computation():
     x0 = torch.randint(0, 4, (32, 8), generator=torch.Generator().manual_seed(1))
     maskable = torch.zeros(32, 8, dtype=torch.bool)
     maskable[:, 3:] = True
-    seen = []
-
-    class Spy:
-        mask_id = m.mask_id
-
-        def __call__(self, xt):
-            seen.append(xt.clone())
-            return m(xt)
+    spy = Spy(m)
+    seen = spy.seen
 
     def run(**kw):
         seen.clear()
-        return diffusion_loss(Spy(), x0, torch.Generator().manual_seed(0), maskable=maskable, **kw)
+        return diffusion_loss(spy, x0, torch.Generator().manual_seed(0), maskable=maskable, **kw)
 
     elbo = run()
     assert torch.allclose(run(weight=torch.ones(32, 8)), elbo)  # all-ones weight: the ELBO itself
@@ -193,7 +192,8 @@ def test_loss_weights_and_the_flat_loss_against_a_hand_computation():
     flat = run(weight=w, kind="flat")
     xt = seen[0]
     hidden = xt == m.mask_id
-    ce = F.cross_entropy((lambda lg: lg.reshape(-1, lg.shape[-1]))(m(xt).logits), x0.reshape(-1), reduction="none").view(32, 8)
+    logits = m(xt).logits
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x0.reshape(-1), reduction="none").view(32, 8)
     keep = hidden & (w > 0)
     assert torch.allclose(flat, ce[keep].mean(), atol=1e-6)  # zero-weight positions are masked but teach nothing
     assert hidden[:, 3:5].any()
