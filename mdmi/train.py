@@ -71,6 +71,8 @@ def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1
     weight: a biased surrogate with far less variance (the few-mask draws no longer
     dominate), under which a small prompted model learns to copy where the ELBO does not
     (``benchmarks/text_copy_probe.py``)."""
+    if kind not in LOSSES:
+        raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
     B, L = x0.shape
     # 1. stratified t: one uniform offset, B evenly spaced strata
     t = (torch.rand(1, generator=g) + torch.arange(B) / B) % 1.0

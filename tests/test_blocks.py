@@ -209,6 +209,8 @@ def test_loss_weights_and_the_flat_loss_against_a_hand_computation():
         assert all(int(da) + int(db) == int(dn) for da, db, dn in zip(a, b, n))
     with pytest.raises(ValueError, match="loss must be one of"):
         TrainConfig(loss="mse")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        run(kind="mse")
 
 
 def _prompted(m, B=4, L=40, P=8):

@@ -80,7 +80,7 @@ def cmd_train_text(args):
         raise ValueError(f"--content-first must be >= 0, got {args.content_first}")
     extra["content_first"] = args.content_first
 
-    def weight(step, x0):  # the curriculum: content tokens only, then the whole ELBO
+    def weight(step, x0):  # the curriculum: content tokens only, then the whole loss
         return textbed.content_weight(x0) if step < args.content_first else None
 
     train(model, textbed.train_sampler(tcfg.seed), tcfg, args.out, resume=args.resume, extra=extra,

@@ -144,8 +144,8 @@ def content_weight(x0: torch.Tensor) -> torch.Tensor:
     """(B, L) float: 1 on every token but EOS, 0 on EOS (the answer's end and its padding).
     The loss weight of the first phase of ``mdmi train text --content-first``: a small model
     under the whole loss learns the answer's length from the many EOS positions but not to
-    copy the prompt's tokens; on content alone it learns to copy, and keeps copying once
-    the EOS positions join (``benchmarks/text_copy_probe.py``)."""
+    copy the prompt's tokens; on content alone it learns to copy (``benchmarks/text_copy_probe.py``),
+    and the shipped ``text`` model kept copying once the EOS positions joined."""
     return (x0 != TOKENIZER.eos_id).float()
 
 
