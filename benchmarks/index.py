@@ -76,10 +76,12 @@ def run_date(p: dict) -> str:
 
 
 def words(command: str) -> list[str]:
+    """The words of a command's first line ([] for no command)."""
+    line = command.splitlines()[0] if command.strip() else ""
     try:
-        return shlex.split(command)
+        return shlex.split(line)
     except ValueError:  # an unbalanced quote in a hand-recovered command
-        return command.split()
+        return line.split()
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +94,7 @@ def _cli_help() -> dict:
 
 def measures(command: str) -> str:
     """What a command measures, in the words of the tool that ran it."""
-    w = words(command.splitlines()[0]) if command.strip() else []
+    w = words(command)
     if w and w[0] == "mdmi":
         helps, prog, i = _cli_help(), "mdmi", 1
         while i < len(w):
@@ -114,7 +116,7 @@ def measures(command: str) -> str:
 
 def option(command: str, name: str) -> str | None:
     """The value of ``--name`` in a command, if given."""
-    w = words(command.splitlines()[0]) if command.strip() else []
+    w = words(command)
     for i, x in enumerate(w):
         if x == name and i + 1 < len(w):
             return w[i + 1]

@@ -85,14 +85,13 @@ def diffusion_loss(model, x0: torch.Tensor, g: torch.Generator, t_min: float = 1
     logits = model(xt).logits  # (B, L, V)
     ce = F.cross_entropy(logits.reshape(B * L, -1).float(), x0.reshape(-1), reduction="none").view(B, L)
     # 3. weight 1/t per masked token (MDLM), normalise by L (or by the maskable positions)
-    w = mask.float() if weight is None else mask * weight
+    counted = torch.ones(B, L) if maskable is None else maskable.float()  # the tokens the loss is per
+    if weight is not None:
+        counted = counted * weight
+    w = mask * counted
     if kind == "flat":
         return (ce * w).sum() / w.sum().clamp_min(1)
-    if weight is None:
-        n = L if maskable is None else maskable.sum(1).clamp_min(1)
-    else:
-        n = (weight * (1.0 if maskable is None else maskable)).sum(1).clamp_min(1)
-    return ((ce * w).sum(1) / (t * n)).mean()
+    return ((ce * w).sum(1) / (t * counted.sum(1).clamp_min(1))).mean()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
