@@ -207,6 +207,14 @@ def test_loss_weights_and_the_flat_loss_against_a_hand_computation():
         n = p[:-1]
         a, b = a.zfill(len(n)), b.zfill(len(n))
         assert all(int(da) + int(db) == int(dn) for da, db, dn in zip(a, b, n))
+        assert len(r.partition("+")[0]) == len(n)  # A as long as N: its digits sit under N's
+        assert n[0] == "1" or len(r.partition("+")[2]) == len(n)  # B too, unless N starts with 1
+    # the training stream is a function of the generator alone (its state is what a checkpoint saves)
+    sample = textbed.train_sampler(0)
+    g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    sample(5, g1)
+    g2.set_state(g1.get_state())
+    assert torch.equal(sample(7, g1)[0], textbed.train_sampler(0)(7, g2)[0])
     with pytest.raises(ValueError, match="loss must be one of"):
         TrainConfig(loss="mse")
     with pytest.raises(ValueError, match="kind must be one of"):

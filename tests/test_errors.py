@@ -117,6 +117,22 @@ def test_train_onto_an_existing_checkpoint_changes_nothing(root, tmp_path, capsy
     main(["train", "sudoku", "--out", str(ck), "--steps", "3", "--batch-size", "4", "--d-model", "16",
           "--n-layers", "1", "--n-heads", "2", "--base-grids", "20", "--ckpt-every", "3", "--resume"])
     assert json.loads((ck / "config.json").read_text())["step"] == 3
+    # --init fine-tunes from its weights (recorded by digest); another architecture or --resume is refused
+    small = ["--batch-size", "4", "--base-grids", "20", "--ckpt-every", "1"]
+    before = snapshot(ck)
+    fails(["train", "sudoku", "--out", str(tmp_path / "f0"), "--steps", "1", "--init", str(ck), "--d-model", "32",
+           "--n-layers", "1", "--n-heads", "2", *small], "pass the same --d-model", capsys)
+    fails(["train", "sudoku", "--out", str(ck), "--steps", "4", "--init", str(ck), "--d-model", "16",
+           "--n-layers", "1", "--n-heads", "2", "--resume", *small], "pick one", capsys)
+    assert snapshot(ck) == before and not (tmp_path / "f0").exists()
+    main(["train", "sudoku", "--out", str(tmp_path / "f"), "--steps", "1", "--warmup", "1", "--lr", "1e-12",
+          "--init", str(ck), "--d-model", "16", "--n-layers", "1", "--n-heads", "2", *small])
+    meta = json.loads((tmp_path / "f" / "config.json").read_text())
+    from mdmi.resolve import reference
+
+    assert meta["init"] == {"spec": str(ck), "ref": reference(ck)}
+    a, b = MaskedTransformer.load(ck).state_dict(), MaskedTransformer.load(tmp_path / "f").state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # its weights, not a fresh init
 
 
 def test_edited_or_broken_checkpoints_are_refused(root, tmp_path, capsys):

@@ -10,6 +10,23 @@ from ..files import claim_dir
 from .common import add_dataclass_args, pick
 
 
+def _init_from(args, model, extra: dict) -> None:
+    """``--init SPEC``: start from another checkpoint's weights (same architecture), with a
+    fresh optimizer and schedule; ``extra["init"]`` records which weights (by digest)."""
+    if getattr(args, "init", None) is None:
+        return
+    if args.resume:
+        raise ValueError("--init starts a new run from other weights; --resume continues the one in --out: pick one")
+    from ..resolve import reference, resolve
+
+    src = resolve(args.init).model
+    if getattr(src, "config", None) != model.config:
+        raise ValueError(f"--init {args.init}: its config {getattr(src, 'config', None)} is not the model's "
+                         f"{model.config}; pass the same --d-model/--n-layers/--n-heads/... as it was trained with")
+    model.load_state_dict(src.state_dict())
+    extra["init"] = {"spec": str(args.init), "ref": reference(args.init)}
+
+
 def cmd_train_sudoku(args):
     import torch
 
@@ -31,6 +48,7 @@ def cmd_train_sudoku(args):
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
     extra = {"task": "sudoku", "base_grids": args.base_grids, "command": " ".join(args.argv)}
+    _init_from(args, model, extra)
     train(model, sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
@@ -53,6 +71,7 @@ def cmd_train_hmm(args):
     torch.manual_seed(tcfg.seed)
     model = MaskedTransformer(mcfg)
     extra = {"task": "hmm", "hmm": asdict(hcfg), "command": " ".join(args.argv)}
+    _init_from(args, model, extra)
     train(model, hmm.sample, tcfg, args.out, resume=args.resume, extra=extra, overwrite=args.overwrite)
     print(f"saved {args.out}", file=sys.stderr)
 
@@ -79,6 +98,7 @@ def cmd_train_text(args):
     if args.content_first < 0:
         raise ValueError(f"--content-first must be >= 0, got {args.content_first}")
     extra["content_first"] = args.content_first
+    _init_from(args, model, extra)
 
     def weight(step, x0):  # the curriculum: content tokens only, then the whole loss
         return textbed.content_weight(x0) if step < args.content_first else None
@@ -86,6 +106,12 @@ def cmd_train_text(args):
     train(model, textbed.train_sampler(tcfg.seed), tcfg, args.out, resume=args.resume, extra=extra,
           overwrite=args.overwrite, weight=weight)
     print(f"saved {args.out}", file=sys.stderr)
+
+
+def _add_init(p) -> None:
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="fine-tune: start from this checkpoint's weights (a directory or a shipped name; same "
+                        "architecture), with a fresh optimizer and learning-rate schedule")
 
 
 def add_parsers(sub) -> None:
@@ -98,6 +124,7 @@ def add_parsers(sub) -> None:
     ts = tsub.add_parser("sudoku", help="train on augmented random Sudoku grids")
     ts.add_argument("--out", required=True, help="checkpoint directory")
     ts.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_init(ts)
     ts.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
     ts.add_argument("--base-grids", type=int, default=20000, help="distinct base grids before augmentation")
     add_dataclass_args(ts, MDMConfig, skip=("vocab_size", "seq_len", "grid"))
@@ -107,6 +134,7 @@ def add_parsers(sub) -> None:
     th = tsub.add_parser("hmm", help="train on samples of a fixed seeded HMM")
     th.add_argument("--out", required=True, help="checkpoint directory")
     th.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_init(th)
     th.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
     for f in fields(HMMConfig):
         name = "hmm-seed" if f.name == "seed" else f.name.replace("_", "-")
@@ -118,6 +146,7 @@ def add_parsers(sub) -> None:
     tt = tsub.add_parser("text", help="a prompted text dLLM on the add / split / perm tasks (prompt never masked)")
     tt.add_argument("--out", required=True, help="checkpoint directory")
     tt.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    _add_init(tt)
     tt.add_argument("--overwrite", action="store_true", help="write into a non-empty --out, replacing its checkpoint")
     tt.add_argument("--content-first", type=int, default=None,
                     help="first steps with the EOS positions out of the loss, so the model learns to copy the "

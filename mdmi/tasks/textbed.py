@@ -7,9 +7,12 @@ reference is one valid answer and :func:`check` decides validity:
   valid answer is the sum, most significant digit first (carries couple the digits);
 - ``split``: prompt ``N=`` (``N`` of 2-12 digits); valid answers are ``A+B`` with ``A, B >= 0``
   without leading zeros and ``A + B = N`` (many; the digits of A and B are coupled). The
-  reference draws each digit of ``A`` uniformly at or below ``N``'s digit in that place, so
-  ``B``'s digit there is their difference: no borrow, ``prod(n_i + 1)`` references, and the
-  coupling is between the digits of one place (the checker accepts any split);
+  reference draws each digit of ``A`` below its top one uniformly at or below ``N``'s digit in that place, so
+  ``B``'s digit there is their difference (no borrow), and gives ``A`` as many digits as
+  ``N`` (its top digit from 1 to ``N``'s top digit minus one, so ``B`` is as long too
+  unless ``N`` starts with 1): the digits of one place line up in prompt and answer, the
+  places are independent and the coupling is between the two digits of one place (the
+  checker accepts any split);
 - ``perm``: prompt ``W:`` (``W`` 3-12 distinct lowercase letters); valid answers are the
   permutations of ``W``'s letters (many; each letter exactly once).
 
@@ -51,7 +54,10 @@ def sample_problem(task: str, rng: random.Random) -> tuple[str, str]:
         return f"{a}+{b}=", str(a + b)
     if task == "split":
         n = _number(rng, 2, 12)
-        a = int("".join(str(rng.randint(0, int(d))) for d in str(n)))  # digit by digit under N's: no borrow
+        top, rest = int(str(n)[0]), str(n)[1:]
+        # A as long as N (top digit >= 1), B too where N's top digit allows (<= top - 1);
+        # the other digits of A at or below N's: no borrow, and A's digits sit under N's
+        a = int(str(rng.randint(1, max(1, top - 1))) + "".join(str(rng.randint(0, int(d))) for d in rest))
         return f"{n}=", f"{a}+{n - a}"
     if task == "perm":
         w = rng.sample(string.ascii_lowercase, rng.randint(3, 12))
@@ -127,9 +133,9 @@ def encode_problems(pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.T
 
 def train_sampler(seed: int = 0):
     """``sample(B, g) -> (x0, maskable)``: training problems of the three tasks, in equal shares."""
-    rng = random.Random(f"train:{seed}")
-
     def sample(B: int, g: torch.Generator):
+        # the batch's problems come from g, whose state checkpoints save: --resume continues the stream
+        rng = random.Random(f"train:{seed}:{int(torch.randint(2 ** 62, (1,), generator=g))}")
         pairs = []
         while len(pairs) < B:
             p, r = sample_problem(TASKS[len(pairs) % 3], rng)
