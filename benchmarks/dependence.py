@@ -13,7 +13,9 @@ and each is scored against the exact MI over the labelled masked pairs (i < j): 
 pooled over pairs with a 95% interval resampling whole contexts, and top-pair precision
 (per context, of the |M| pairs the signal ranks highest, the share whose exact MI reaches
 the |M|-th highest; |M| = masked positions; ties in the signal broken at random; contexts
-with fewer than |M| pairs of nonzero MI left out). Cost: the signal's time beyond a plain
+with fewer than |M| pairs of nonzero MI left out). On text also over the content pairs
+alone (both clean tokens other than EOS), since most masked pairs of an answer are pairs
+of its near-certain EOS padding, whose MI is about 0 and whose order is noise. Cost: the signal's time beyond a plain
 pass (the written-out attention and the pairwise statistic; for the head, its forward) as a
 fraction of that pass, medians over interleaved repeats on one batch.
 
@@ -57,7 +59,8 @@ DOMAINS = {
     "sapiens_vh": {"model": "sapiens:vh", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
     "sapiens_vl": {"model": "sapiens:vl", "task": "antibody", "contexts": 64, "shard": 32, "label": []},
     "antiberty": {"model": "antiberty", "task": "antibody", "contexts": 32, "shard": 16, "label": ["--probe", "4"]},
-    "text": {"model": "text", "task": "text", "contexts": 128, "shard": 64, "label": ["--block-length", "8"]},
+    "text": {"model": "text", "task": "text", "contexts": 128, "shard": 64, "label": ["--block-length", "8"],
+             "filler": "eos"},
 }
 
 
@@ -133,42 +136,55 @@ def costs(model, head, x: torch.Tensor, masked: torch.Tensor, repeats: int = 7) 
     return res
 
 
-def evaluate(model, head, labels: dict, batch_size: int = 32) -> dict:
-    """Spearman (95% CI, contexts resampled) and top-pair precision of every signal."""
+def _score(groups: list, prec: list) -> dict:
+    a = torch.cat([g[0] for g in groups])
+    y = torch.cat([g[1] for g in groups])
+    if bool((a == a[0]).all()):  # a constant signal ranks nothing
+        return {"spearman": None, "spearman_ci95": [None, None], "top_pair_precision": None, "pairs": len(a),
+                "contexts": len(groups), "note": "constant over every pair"}
+    return {"spearman": spearman(a, y), "spearman_ci95": list(cluster_bootstrap_ci(groups, spearman)),
+            "top_pair_precision": sum(prec) / len(prec) if prec else None, "pairs": len(a),
+            "contexts": len(groups), "precision_contexts": len(prec)}
+
+
+def evaluate(model, head, labels: dict, batch_size: int = 32, filler: int | None = None) -> dict:
+    """Spearman (95% CI, contexts resampled) and top-pair precision of every signal; with
+    ``filler`` (a token id, e.g. text's EOS) also ``content``: the same over the pairs whose
+    clean tokens are both something else (the answer, not its EOS padding)."""
     scale = head.config.scale if head is not None else 0.01
     t = targets(labels, scale)
     L = t["mi"].shape[1]
     upper = torch.ones(L, L, dtype=torch.bool).triu(1)
-    groups: dict[str, list] = {k: [] for k in SIGNALS}
-    prec: dict[str, list] = {k: [] for k in SIGNALS}
+    views = ("all", "content") if filler is not None else ("all",)
+    groups = {v: {k: [] for k in SIGNALS} for v in views}
+    prec = {v: {k: [] for k in SIGNALS} for v in views}
     tokens = labels["tokens"]
     for s in range(0, len(tokens), batch_size):
         x, masked = tokens[s:s + batch_size], t["masked"][s:s + batch_size]
         sig = signals_of(model, head, x, masked)
         for b in range(len(x)):
-            pair = t["pair"][s + b] & upper
-            if not pair.any():
-                continue
-            exact = t["mi"][s + b][pair].double()
-            for k, m in sig.items():
-                v = m[b].cpu()[pair]
-                groups[k].append((v, exact))
-                tp = top_pair_precision(v, exact, int(masked[b].sum()))
-                if tp is not None:
-                    prec[k].append(tp)
+            pairs = {"all": t["pair"][s + b] & upper}
+            if filler is not None:
+                real = labels["clean"][s + b] != filler
+                pairs["content"] = pairs["all"] & real[:, None] & real[None, :]
+            for view, pair in pairs.items():
+                if not pair.any():
+                    continue
+                exact = t["mi"][s + b][pair].double()
+                k_top = int(masked[b].sum()) if view == "all" else int((masked[b].bool() & real).sum())
+                for k, m in sig.items():
+                    v = m[b].cpu()[pair]
+                    groups[view][k].append((v, exact))
+                    tp = top_pair_precision(v, exact, k_top)
+                    if tp is not None:
+                        prec[view][k].append(tp)
     res = {}
     for k in SIGNALS:
-        if not groups[k]:
+        if not groups["all"][k]:
             continue
-        a = torch.cat([g[0] for g in groups[k]])
-        y = torch.cat([g[1] for g in groups[k]])
-        if bool((a == a[0]).all()):  # a constant signal ranks nothing
-            res[k] = {"spearman": None, "spearman_ci95": [None, None], "top_pair_precision": None, "pairs": len(a),
-                      "contexts": len(groups[k]), "note": "constant over every pair"}
-            continue
-        res[k] = {"spearman": spearman(a, y), "spearman_ci95": list(cluster_bootstrap_ci(groups[k], spearman)),
-                  "top_pair_precision": sum(prec[k]) / len(prec[k]) if prec[k] else None, "pairs": len(a),
-                  "contexts": len(groups[k]), "precision_contexts": len(prec[k])}
+        res[k] = _score(groups["all"][k], prec["all"][k])
+        if filler is not None and groups["content"][k]:
+            res[k]["content"] = _score(groups["content"][k], prec["content"][k])
     return res
 
 
@@ -183,7 +199,12 @@ def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: in
     head = mdmi.load_estimator(model_spec) if resolved.head is not None else None
     labels = load_labels(labels_dir)
     t0 = time.time()
-    res = evaluate(model, head, labels)
+    filler = None
+    if spec.get("filler") == "eos":  # text: rank the answer's pairs apart from its EOS padding too
+        from mdmi.tasks.textbed import TOKENIZER
+
+        filler = TOKENIZER.eos_id
+    res = evaluate(model, head, labels, filler=filler)
     n = min(32, len(labels["tokens"]))
     cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool())
     prov = provenance(SimpleNamespace(argv=["python", "benchmarks/dependence.py", *sys.argv[1:]]))
@@ -203,7 +224,10 @@ def table(rows: list[dict]) -> str:
             lines.append(f"| {v['domain']} | {v['signal']} | {v['note']} | - | {v['cost_fraction_of_pass']:.3f} |")
             continue
         lo, hi = v["spearman_ci95"]
-        lines.append(f"| {v['domain']} | {v['signal']} | {v['spearman']:.3f} ({lo:.3f}-{hi:.3f}) | "
+        c = v.get("content")
+        extra = (f"; content pairs {c['spearman']:.3f} ({c['spearman_ci95'][0]:.3f}-{c['spearman_ci95'][1]:.3f})"
+                 if c and c["spearman"] is not None else "")
+        lines.append(f"| {v['domain']} | {v['signal']} | {v['spearman']:.3f} ({lo:.3f}-{hi:.3f}){extra} | "
                      f"{v['top_pair_precision']:.3f} | {v['cost_fraction_of_pass']:.3f} |")
     return "\n".join(lines)
 
