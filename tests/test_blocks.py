@@ -269,6 +269,7 @@ def _textbed_model(tmp_path):
 def test_bench_text_rows(tmp_path):
     import json
 
+    from mdmi.resolve import reference
     from mdmi.tasks import textbed
 
     d = _textbed_model(tmp_path)
@@ -286,6 +287,7 @@ def test_bench_text_rows(tmp_path):
         for r in rows:
             assert 0 <= r["validity"] <= 1 and len(r["per_seq"]["validity"]) == 6 and r["block_length"] == 8
             assert set(r["validity_by_task"]) == set(textbed.TASKS) and r["provenance"]["command"].startswith("mdmi")
+            assert r["provenance"]["model"] == reference(d)  # the weights that ran, by digest
             assert r["validity"] == pytest.approx(sum(r["per_seq"]["validity"]) / 6)
         if extra:
             assert all(r["jsd_to_sequential"] is not None and 0 <= r["distinct_valid"] <= 1 for r in rows)

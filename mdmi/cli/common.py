@@ -10,14 +10,16 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from ..resolve import SHIPPED, head_dir, reference as model_ref  # noqa: F401 (model_ref: used by commands)
+from ..resolve import SHIPPED, head_dir, reference as model_ref
 
 DEFAULT_MODEL = "sudoku"  # the shipped model of the commands whose --model is optional
 
 
 def provenance(args=None) -> dict:
     """What a result file records so that it can be reproduced from itself: the full
-    command (``args.argv``, set by :func:`mdmi.cli.main`), package versions and when."""
+    command (``args.argv``, set by :func:`mdmi.cli.main`), package versions, when, and with
+    a ``--model``, its reference (``sha256:`` of a checkpoint's weights, a pretrained name
+    with its version: :func:`mdmi.resolve.reference`)."""
     import platform
     import sys
     import time
@@ -31,8 +33,15 @@ def provenance(args=None) -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     argv = getattr(args, "argv", None) or ["mdmi"] + sys.argv[1:]
-    return {"command": " ".join(argv), "versions": versions,
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    out = {"command": " ".join(argv), "versions": versions,
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    spec = getattr(args, "model", None)
+    if isinstance(spec, (str, Path)):  # which weights ran, whatever path the command named
+        try:
+            out["model"] = model_ref(spec)
+        except (OSError, ValueError):
+            pass  # the command still says; a model that cannot be referenced did not load either
+    return out
 
 
 def hf_options(args) -> dict:
