@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--block-lengths", default="32,8")
     ap.add_argument("--every", type=int, default=1, help="evaluate every k-th snapshot (the last always)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--name", default="training_curve", help="file stem of the JSON and the picture")
     a = ap.parse_args()
     pairs = textbed.read_problems(a.problems)
     snaps = sorted((d for d in a.snapshots.iterdir() if (d / "config.json").is_file()),
@@ -52,8 +53,8 @@ def main():
             print(f"step {step:6d} loss {loss:.4f} block {bl:2d}: valid {100 * r['validity']:5.1f}% "
                   + " ".join(f"{t} {100 * v:5.1f}" for t, v in by.items()), flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "training_curve.json").write_text(json.dumps(rows, indent=2) + "\n")
-    plot(rows, log, a.out / "training_curve.png")
+    (a.out / f"{a.name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    plot(rows, log, a.out / f"{a.name}.png")
 
 
 def plot(rows, log, path):
