@@ -202,8 +202,8 @@ SHIPPED = {
     "sapiens_vl/estimator": ("2faaf30e3f875856", "b6982fa3d2ed203d"),
     "sudoku": ("cf0f3f6e2e02f6f7", "0ea986dff7187e51"),
     "sudoku/estimator": ("152df1680914b525", "954dff67953b9ed2"),
-    "text": ("ba8e8a7e58e87ecb", "1e73fdd4249645a1"),
-    "text/estimator": ("6508002a7c95c00e", "a7397be85fe1d049"),
+    "text": ("b530d225a36366f2", "bb66e02f3a742ffb"),
+    "text/estimator": ("27beadea2db6c961", "b5e95bffb8208d77"),
 }
 
 
