@@ -188,7 +188,7 @@ def evaluate(model, head, labels: dict, batch_size: int = 32, filler: int | None
     return res
 
 
-def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: int | None) -> dict:
+def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: int | None, repeats: int = 7) -> dict:
     spec = DOMAINS[domain]
     model_spec = model_spec or spec["model"]
     if model_spec is None:
@@ -206,11 +206,11 @@ def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: in
         filler = TOKENIZER.eos_id
     res = evaluate(model, head, labels, filler=filler)
     n = min(32, len(labels["tokens"]))
-    cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool())
+    cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool(), repeats)
     prov = provenance(SimpleNamespace(argv=["python", "benchmarks/dependence.py", *sys.argv[1:]]))
     common = {"domain": domain, "model": resolved.ref, "label_contexts": len(labels["tokens"]),
               "label_passes": int(labels["passes"].sum()), "pass_seconds_batch32": cost["pass_seconds"],
-              "threads": torch.get_num_threads(), "label_command": " ".join(label_cmd)}
+              "threads": torch.get_num_threads(), "cost_repeats": repeats, "label_command": " ".join(label_cmd)}
     return [{"signal": k, **v, "cost_fraction_of_pass": cost[k], **common,
              "head": str(resolved.head) if k == "head" else None, "seconds": time.time() - t0, "provenance": prov}
             for k, v in res.items()]
@@ -240,12 +240,15 @@ def main(argv=None):
                     / "labels", help="where the label sets go (a rerun resumes them)")
     ap.add_argument("--seed", type=int, default=101, help="label seed (the shipped heads used 0)")
     ap.add_argument("--contexts", type=int, help="label contexts (default: per domain)")
+    ap.add_argument("--repeats", type=int, default=7, help="timed repeats of each signal (medians) for the cost")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    if args.repeats < 1:
+        ap.error(f"--repeats must be >= 1, got {args.repeats}")
     torch.manual_seed(0)
     path = args.out / "signals_vs_exact_mi.json"  # one table, every domain: a run replaces its domains' rows
     for d in args.domain:
-        r = run(d, args.model, args.labels, args.seed, args.contexts)
+        r = run(d, args.model, args.labels, args.seed, args.contexts, args.repeats)
         print(table(r), flush=True)
         old = json.loads(path.read_text()) if path.is_file() else []
         rows = [x for x in old if x["domain"] != d] + r

@@ -13,6 +13,10 @@ solve rate (ties: fewer NFE); a selector that never gets that fast is listed wit
 fastest setting and marked. Then the picked setting's test row, and the MI budget's test
 solve rate interpolated at the same NFE (the equal-NFE comparison), with the paired
 difference (per-puzzle outcomes, 95% interval) against the MI budget setting nearest in NFE.
+
+``--matched LO HI`` adds, with ``--matched-json``, every test row of the other selectors
+whose NFE is LO-HI times below sequential's (no pick: each setting of the sweep), paired
+against the ``--ours`` setting nearest in NFE: the comparison at every matched NFE.
 """
 
 from __future__ import annotations
@@ -74,6 +78,36 @@ def paired(a, b, metric="solve_rate"):
     return m, m - 1.96 * sd / math.sqrt(n), m + 1.96 * sd / math.sqrt(n)
 
 
+def matched(test, seq, ours, metric, lo, hi, path, fmt, dfmt):
+    """Every test row of the other selectors between ``lo`` and ``hi`` times fewer NFE than
+    sequential, paired against the ``ours`` row nearest in NFE; printed and written to ``path``."""
+    import shlex
+    import sys
+    import time
+
+    mine = [r for r in test if r.selector == ours]
+    out = []
+    print(f"\nevery setting at {lo:g}-{hi:g}x fewer NFE, paired against the nearest {ours}\n")
+    for t in sorted(test, key=lambda r: r.mean_nfe):
+        red = seq.mean_nfe / t.mean_nfe
+        if t.selector in (ours, "sequential") or not lo <= red <= hi or not mine:
+            continue
+        near = min(mine, key=lambda r: abs(r.mean_nfe - t.mean_nfe))
+        pd = paired(t, near, metric)
+        out.append({"selector": t.selector, "params": t.params, "test_nfe": t.mean_nfe, "reduction": red,
+                    f"test_{metric}": t.get(metric), "ours": ours, "ours_params": near.params,
+                    "ours_nfe": near.mean_nfe, f"ours_{metric}": near.get(metric),
+                    "diff": None if pd is None else pd[0], "ci95": None if pd is None else [pd[1], pd[2]],
+                    "provenance": {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
+                                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+        knob = ",".join(f"{k}={v}" for k, v in t.params.items())
+        print(f"{t.selector:16s} {knob:16s} {t.mean_nfe:6.2f} ({red:4.1f}x) {fmt(t.get(metric)):>6s}  vs "
+              f"{ours} {json.dumps(near.params)} {near.mean_nfe:6.2f} {fmt(near.get(metric)):>6s}: "
+              + ("n/a" if pd is None else f"{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})"))
+    Path(path).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--valid", nargs="+", required=True)
@@ -84,7 +118,12 @@ def main():
     p.add_argument("--ours", default="mi_budget", help="the curve interpolated at every pick's NFE")
     p.add_argument("--json")
     p.add_argument("--plot")
+    p.add_argument("--matched", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="also pair every test setting LO-HI times below sequential's NFE with --ours nearest in NFE")
+    p.add_argument("--matched-json", help="where the --matched rows go")
     a = p.parse_args()
+    if bool(a.matched) != bool(a.matched_json):
+        p.error("--matched and --matched-json go together")
     valid, test = load(a.valid), load(a.test)
     picks = pick(valid, a.speed, a.metric)
     seq_test = next(r for r in test if r.selector == "sequential")
@@ -128,6 +167,8 @@ def main():
         for row in out:
             row.setdefault("provenance", prov)
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
+    if a.matched:
+        matched(test, seq_test, a.ours, M, *a.matched, a.matched_json, fmt, dfmt)
     if a.plot:
         shown = "jsd" if M == "neg_jsd" else M  # JSD itself (lower is better) on the plot
         kind = test[0].benchmark

@@ -1,5 +1,7 @@
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +10,14 @@ from mdmi import bench
 from mdmi.cli import main
 from mdmi.labels import load_labels
 from mdmi.models.transformer import MaskedTransformer, MDMConfig
+
+
+def script(name: str):
+    """A script of benchmarks/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_settings_grid_and_errors():
@@ -119,12 +129,7 @@ def test_equal_nfe_survives_ties():
 
 
 def test_ranking_paired_difference_by_hand():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("ranking", Path(__file__).parent.parent / "benchmarks" / "ranking.py")
-    ranking = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ranking)
+    ranking = script("ranking")
     # per puzzle: differences +1, 0, 0, -1 -> mean 0, sd sqrt(2/3)
     m, lo, hi = ranking.paired({"solved_per_puzzle": "1010"}, {"solved_per_puzzle": "0011"})
     half = 1.96 * math.sqrt(2 / 3) / 2
@@ -220,13 +225,7 @@ def test_without_sweep_the_shipped_heads_picks_run():
 
 
 def test_text_rows_restricted_to_one_task():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("text_by_task",
-                                                  Path(__file__).parent.parent / "benchmarks" / "text_by_task.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = script("text_by_task")
     tasks = ["add", "perm", "perm", "split"]
     rows = [{"selector": "sequential", "params": {}, "samples": 1, "validity": 0.5, "mean_nfe": 10.0,
              "per_seq": {"validity": [0.0, 1.0, 1.0, 0.0], "nfe": [14.0, 8.0, 10.0, 8.0]}, "jsd_to_sequential": 0.1},
@@ -239,3 +238,59 @@ def test_text_rows_restricted_to_one_task():
     assert thr["validity_by_task"] == {"perm": 0.5} and thr["provenance"]["command"] == "x"
     with pytest.raises(SystemExit, match="not the problem file"):
         mod.restrict(rows, tasks[:3], "perm", {})
+
+
+def test_text_traces_fault_kinds_by_hand():
+    mod = script("text_traces")
+    # a trace of two rows, answers from position 10: row 0 fills 10, 11 together, then 12; row 1 one per step
+    trace = [{"rows": [0, 1], "filled": [[10, 11], [10]], "entropy": [[1.0, 1.0], [0.5]], "tokens": [[0, 0], [0]]},
+             {"rows": [0, 1], "filled": [[12], [11]], "entropy": [[0.1], [0.5]], "tokens": [[0], [0]],
+              "eos": [[13], []], "eos_id": 9}]
+    when = mod.fill_steps(trace, 2, 10)
+    assert when == [{0: 0, 1: 0, 2: 1, 3: 1}, {0: 0, 1: 1}]
+    assert mod.fault("abc", "cab", when[0]) is None
+    assert mod.fault("abc", "aac", when[0]) == "joint"  # both a's in step 0
+    assert mod.fault("abc", "aca", when[0]) == "repeat"  # the second a came a step later
+    assert mod.fault("abc", "ab", when[0]) == "length" and mod.fault("abc", "abd", when[0]) == "foreign"
+    passes = mod.passes(trace, 10, ["aac", "ab"])
+    assert passes == [{"doubled": True, "size": 2, "entropy": 1.0, "pairwise_sum": None}]
+
+
+def test_text_traces_on_the_shipped_model_agree_with_the_checker():
+    import mdmi
+    from mdmi.estimator import Estimator
+    from mdmi.resources import checkpoint_dir
+    from mdmi.tasks import textbed
+
+    mod = script("text_traces")
+    model, est = mdmi.load("text"), Estimator.load(checkpoint_dir("text/estimator"))
+    pairs = [("abcdefg:", "abcdefg"), ("qwerty:", "qwerty"), ("xyz:", "xyz")]
+    for name, params in [("sequential", {}), ("threshold", {"tau": 0.3}), ("mi_budget", {"gamma": 1.0, "eta": 0.0})]:
+        r = mod.run(model, est, pairs, name, params, block_length=8, batch_size=2)
+        assert r["n"] == 3 and sum(r["faults"].values()) == sum(a["fault"] is not None for a in r["answers"])
+        for a in r["answers"]:
+            assert (a["fault"] is None) == textbed.check("perm", a["prompt"], a["answer"])
+        assert r["doubling_passes"] <= r["multi_letter_passes"]
+        if name == "mi_budget":  # the head's pairwise score rides in the trace
+            assert r["multi_letter_passes"] == 0 or r["pairwise_clean"] is not None or r["pairwise_doubling"] is not None
+
+
+def test_ranking_matched_pairs_every_setting_in_the_band(tmp_path):
+    ranking = script("ranking")
+    per = {"a": [1, 1, 0, 0], "b": [1, 1, 1, 0], "c": [0, 0, 0, 0]}
+
+    def row(sel, nfe, outcomes, **params):
+        r = bench.BenchRow(sel, params, nfe, validity=sum(outcomes) / 4)
+        r.extra["per_seq"] = {"validity": [float(v) for v in outcomes]}
+        return r
+
+    test = [row("sequential", 32.0, per["b"]), row("threshold", 8.0, per["a"], tau=0.5),
+            row("threshold", 30.0, per["b"], tau=0.9),  # 1.07x fewer: outside 2x-6x
+            row("factor", 6.0, per["c"], f=2.0), row("mi_budget", 7.5, per["b"], gamma=0.1),
+            row("mi_budget", 5.5, per["a"], gamma=0.3)]
+    out = tmp_path / "m.json"
+    ranking.matched(test, test[0], "mi_budget", "validity", 2, 6, out, str, str)
+    got = json.loads(out.read_text())
+    assert [(r["selector"], r["ours_params"]) for r in got] == [("factor", {"gamma": 0.3}), ("threshold", {"gamma": 0.1})]
+    assert got[0]["diff"] == -0.5 and got[1]["diff"] == -0.25  # c - a and a - b, per problem
+    assert got[1]["reduction"] == 4.0 and got[1]["ours_nfe"] == 7.5

@@ -203,7 +203,7 @@ SHIPPED = {
     "sudoku": ("cf0f3f6e2e02f6f7", "0ea986dff7187e51"),
     "sudoku/estimator": ("152df1680914b525", "954dff67953b9ed2"),
     "text": ("b530d225a36366f2", "bb66e02f3a742ffb"),
-    "text/estimator": ("27beadea2db6c961", "b5e95bffb8208d77"),
+    "text/estimator": ("450bfbd70f4c7c61", "0dd711c2f96473ab"),
 }
 
 

@@ -7,12 +7,12 @@ reference is one valid answer and :func:`check` decides validity:
   valid answer is the sum, most significant digit first (carries couple the digits);
 - ``split``: prompt ``N=`` (``N`` of 2-12 digits); valid answers are ``A+B`` with ``A, B >= 0``
   without leading zeros and ``A + B = N`` (many; the digits of A and B are coupled). The
-  reference draws each digit of ``A`` below its top one uniformly at or below ``N``'s digit in that place, so
-  ``B``'s digit there is their difference (no borrow), and gives ``A`` as many digits as
-  ``N`` (its top digit from 1 to ``N``'s top digit minus one, so ``B`` is as long too
-  unless ``N`` starts with 1): the digits of one place line up in prompt and answer, the
-  places are independent and the coupling is between the two digits of one place (the
-  checker accepts any split);
+  reference gives ``A`` as many digits as ``N``: its top digit from 1 to ``N``'s top digit
+  minus one (so ``B`` is as long too, unless ``N`` starts with 1), each other digit drawn
+  uniformly at or below ``N``'s digit in that place, so that ``B``'s digit there is their
+  difference (no borrow). The digits of one place line up in prompt and answer, the places
+  are independent, and the coupling is between the two digits of one place (the checker
+  accepts any split);
 - ``perm``: prompt ``W:`` (``W`` 3-12 distinct lowercase letters); valid answers are the
   permutations of ``W``'s letters (many; each letter exactly once).
 
