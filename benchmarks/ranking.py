@@ -78,13 +78,20 @@ def paired(a, b, metric="solve_rate"):
     return m, m - 1.96 * sd / math.sqrt(n), m + 1.96 * sd / math.sqrt(n)
 
 
-def matched(test, seq, ours, metric, lo, hi, path, fmt, dfmt):
-    """Every test row of the other selectors between ``lo`` and ``hi`` times fewer NFE than
-    sequential, paired against the ``ours`` row nearest in NFE; printed and written to ``path``."""
+def provenance() -> dict:
+    """The command (shell-quoted) and when, for every row this script writes."""
     import shlex
     import sys
     import time
 
+    return {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def matched(test, seq, ours, metric, lo, hi, path, fmt, dfmt):
+    """Every test row of the other selectors between ``lo`` and ``hi`` times fewer NFE than
+    sequential, paired against the ``ours`` row nearest in NFE; printed and written to ``path``."""
+    prov = provenance()
     mine = [r for r in test if r.selector == ours]
     out = []
     print(f"\nevery setting at {lo:g}-{hi:g}x fewer NFE, paired against the nearest {ours}\n")
@@ -98,8 +105,7 @@ def matched(test, seq, ours, metric, lo, hi, path, fmt, dfmt):
                     f"test_{metric}": t.get(metric), "ours": ours, "ours_params": near.params,
                     "ours_nfe": near.mean_nfe, f"ours_{metric}": near.get(metric),
                     "diff": None if pd is None else pd[0], "ci95": None if pd is None else [pd[1], pd[2]],
-                    "provenance": {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
-                                   "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+                    "provenance": prov})
         knob = ",".join(f"{k}={v}" for k, v in t.params.items())
         print(f"{t.selector:16s} {knob:16s} {t.mean_nfe:6.2f} ({red:4.1f}x) {fmt(t.get(metric)):>6s}  vs "
               f"{ours} {json.dumps(near.params)} {near.mean_nfe:6.2f} {fmt(near.get(metric)):>6s}: "
@@ -158,12 +164,7 @@ def main():
               f"{'n/a' if at is None else fmt(at):>24s} "
               f"{'' if pd is None else f'{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})  at NFE {nfe_near:.1f}':>34s}")
     if a.json:
-        import shlex
-        import sys
-        import time
-
-        prov = {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        prov = provenance()
         for row in out:
             row.setdefault("provenance", prov)
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")

@@ -28,17 +28,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
 import mdmi
 from mdmi.bench.settings import build, settings
-from mdmi.cli.common import default_estimator, load_estimator
+from mdmi.cli.common import default_estimator, load_estimator, provenance
 from mdmi.decode import decode
-from mdmi.resolve import reference
 from mdmi.tasks import textbed
 from mdmi.tasks.text import prompt_batch
 
@@ -92,23 +91,21 @@ def run(model, est, pairs, name, params, block_length, batch_size, temperature=0
     sel = build(name, params, model, est)
     tok = textbed.TOKENIZER
     width = textbed.PROMPT_WIDTH
-    rows = []
+    answers, multi = [], []
     g = torch.Generator().manual_seed(seed)
     for s in range(0, len(pairs), batch_size):
         chunk = pairs[s: s + batch_size]
         x, _ = prompt_batch(tok, [p for p, _ in chunk], textbed.GEN_LENGTH, model.mask_id, width)
         res = decode(model, x, sel, block_length=block_length, eos_id=tok.eos_id, trace=True,
                      temperature=temperature, generator=g)
-        answers = [tok.decode(g) for g in res.tokens[:, width:].tolist()]
+        texts = [tok.decode(ids) for ids in res.tokens[:, width:].tolist()]
         when = fill_steps(res.trace, len(chunk), width)
-        for (p, _), a, w, n in zip(chunk, answers, when, res.nfe.tolist()):
-            rows.append({"prompt": p, "answer": a, "nfe": int(n), "fault": fault(p[:-1], a, w)})
-        for q in passes(res.trace, width, answers):
-            rows.append({"pass": q})
-    answers = [r for r in rows if "prompt" in r]
-    multi = [r["pass"] for r in rows if "pass" in r]
+        for (p, _), a, w, n in zip(chunk, texts, when, res.nfe.tolist()):
+            answers.append({"prompt": p, "answer": a, "nfe": int(n), "fault": fault(p[:-1], a, w)})
+        multi += passes(res.trace, width, texts)
     faults = Counter(r["fault"] for r in answers if r["fault"])
     doubled = [q for q in multi if q["doubled"]]
+    clean = [q for q in multi if not q["doubled"]]
 
     def mean(qs, key):
         v = [q[key] for q in qs if q[key] is not None]
@@ -119,11 +116,9 @@ def run(model, est, pairs, name, params, block_length, batch_size, temperature=0
             "mean_nfe": sum(r["nfe"] for r in answers) / len(answers),
             "faults": {k: faults.get(k, 0) for k in KINDS},
             "multi_letter_passes": len(multi), "doubling_passes": len(doubled),
-            "entropy_doubling": mean(doubled, "entropy"),
-            "entropy_clean": mean([q for q in multi if not q["doubled"]], "entropy"),
-            "pairwise_doubling": mean(doubled, "pairwise_sum"),
-            "pairwise_clean": mean([q for q in multi if not q["doubled"]], "pairwise_sum"),
-            "answers": [{k: r[k] for k in ("prompt", "answer", "nfe", "fault")} for r in answers]}
+            "entropy_doubling": mean(doubled, "entropy"), "entropy_clean": mean(clean, "entropy"),
+            "pairwise_doubling": mean(doubled, "pairwise_sum"), "pairwise_clean": mean(clean, "pairwise_sum"),
+            "answers": answers}
 
 
 def main(argv=None):
@@ -147,16 +142,15 @@ def main(argv=None):
     pairs = [(p, r) for p, r in textbed.read_problems(a.problems) if textbed.task_of(p) == "perm"]
     if not pairs:
         raise SystemExit(f"{a.problems} holds no perm problems")
-    prov = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": reference(a.model)}
+    prov = provenance(SimpleNamespace(argv=["python", "benchmarks/text_traces.py", *sys.argv[1:]], model=a.model))
     out = []
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"{'setting':34s} {'valid':>6s} {'NFE':>6s}  " + " ".join(f"{k:>7s}" for k in KINDS)
           + "  multi-letter passes: doubled / all, mean entropy doubled vs clean, pairwise doubled vs clean")
     for name, params in settings(a.selectors.split(",")):
         r = run(model, est, pairs, name, params, a.block_length, a.batch_size, a.temperature, a.seed)
         out.append(r)
         knobs = ",".join(f"{k}={v}" for k, v in params.items())
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
         print(f"{name + '(' + knobs + ')':34s} {100 * r['validity']:5.1f}% {r['mean_nfe']:6.2f}  "
               + " ".join(f"{r['faults'][k]:7d}" for k in KINDS)
               + f"  {r['doubling_passes']}/{r['multi_letter_passes']}, {fmt(r['entropy_doubling'])} vs "
