@@ -17,10 +17,12 @@ with fewer than |M| pairs of nonzero MI left out). On text also over the content
 alone (both clean tokens other than EOS), since most masked pairs of an answer are pairs
 of its near-certain EOS padding, whose MI is about 0 and whose order is noise. Cost: the signal's time beyond a plain
 pass (the written-out attention and the pairwise statistic; for the head, its forward) as a
-fraction of that pass, medians over interleaved repeats on one batch.
+fraction of that pass, medians over interleaved repeats on one batch (of 32 contexts, and of
+each further ``--cost-batch``: on a small model the head's fixed cost per operation weighs
+less at the batch a decoder runs).
 
     python benchmarks/dependence.py --domain sudoku hmm sapiens_vh
-    python benchmarks/dependence.py --domain text  # the shipped text model (or --model DIR)
+    python benchmarks/dependence.py --domain text --repeats 21 --cost-batch 32 256  # the shipped text model
 
 Writes the rows into ``benchmarks/results/dependence/signals_vs_exact_mi.json`` (one table,
 every domain: a run replaces the rows of the domains it ran) and prints the table; label
@@ -188,7 +190,8 @@ def evaluate(model, head, labels: dict, batch_size: int = 32, filler: int | None
     return res
 
 
-def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: int | None, repeats: int = 7) -> dict:
+def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: int | None, repeats: int = 7,
+        cost_batches: tuple = (32,)) -> dict:
     spec = DOMAINS[domain]
     model_spec = model_spec or spec["model"]
     if model_spec is None:
@@ -205,13 +208,20 @@ def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: in
 
         filler = TOKENIZER.eos_id
     res = evaluate(model, head, labels, filler=filler)
-    n = min(32, len(labels["tokens"]))
-    cost = costs(model, head, labels["tokens"][:n], labels["masked"][:n].bool(), repeats)
+    by_batch = {}
+    for b in cost_batches:
+        # the first b label contexts, repeated when there are fewer (the time does not depend on the tokens)
+        idx = torch.arange(b) % len(labels["tokens"])
+        by_batch[b] = costs(model, head, labels["tokens"][idx], labels["masked"][idx].bool(), repeats)
+    cost = by_batch[cost_batches[0]]
     prov = provenance(SimpleNamespace(argv=["python", "benchmarks/dependence.py", *sys.argv[1:]]))
     common = {"domain": domain, "model": resolved.ref, "label_contexts": len(labels["tokens"]),
-              "label_passes": int(labels["passes"].sum()), "pass_seconds_batch32": cost["pass_seconds"],
-              "threads": torch.get_num_threads(), "cost_repeats": repeats, "label_command": " ".join(label_cmd)}
+              "label_passes": int(labels["passes"].sum()), "cost_batch": cost_batches[0],
+              "pass_seconds": cost["pass_seconds"], "threads": torch.get_num_threads(), "cost_repeats": repeats,
+              "label_command": " ".join(label_cmd)}
     return [{"signal": k, **v, "cost_fraction_of_pass": cost[k], **common,
+             "cost_by_batch": {str(b): {"fraction_of_pass": c[k], "pass_seconds": c["pass_seconds"]}
+                               for b, c in by_batch.items()},
              "head": str(resolved.head) if k == "head" else None, "seconds": time.time() - t0, "provenance": prov}
             for k, v in res.items()]
 
@@ -241,14 +251,18 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=101, help="label seed (the shipped heads used 0)")
     ap.add_argument("--contexts", type=int, help="label contexts (default: per domain)")
     ap.add_argument("--repeats", type=int, default=7, help="timed repeats of each signal (medians) for the cost")
+    ap.add_argument("--cost-batch", type=int, nargs="+", default=[32],
+                    help="batch sizes the cost is timed at (the table shows the first; mdmi bench text decodes 256 at a time)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error(f"--repeats must be >= 1, got {args.repeats}")
+    if min(args.cost_batch) < 1:
+        ap.error(f"--cost-batch must be >= 1, got {args.cost_batch}")
     torch.manual_seed(0)
     path = args.out / "signals_vs_exact_mi.json"  # one table, every domain: a run replaces its domains' rows
     for d in args.domain:
-        r = run(d, args.model, args.labels, args.seed, args.contexts, args.repeats)
+        r = run(d, args.model, args.labels, args.seed, args.contexts, args.repeats, args.cost_batch)
         print(table(r), flush=True)
         old = json.loads(path.read_text()) if path.is_file() else []
         rows = [x for x in old if x["domain"] != d] + r

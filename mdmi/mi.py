@@ -84,8 +84,9 @@ def truncation_bound(delta: float, n_values: int) -> float:
 
 def entropy(log_p: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) over the last axis with 0 log 0 = 0; -inf log-probs allowed."""
-    p = log_p.exp()
-    return -(p * log_p.masked_fill(p == 0, 0.0)).sum(-1)
+    # -inf -> the dtype's lowest finite value, whose product with p = 0 is 0 (a masked_fill_ on
+    # p == 0 gives the same and costs twice as much)
+    return -(log_p.exp() * log_p.clamp_min(torch.finfo(log_p.dtype).min)).sum(-1)
 
 
 def entropy_of_probs(p: torch.Tensor) -> torch.Tensor:

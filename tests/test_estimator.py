@@ -16,6 +16,32 @@ from mdmi.train_estimator import EstimatorTrainConfig, evaluate_estimator, split
 from mdmi.models.transformer import MaskedTransformer, MDMConfig
 
 
+def test_mi_path_follows_weight_changes():
+    """predict's MI path keeps one fused projection built from the weights: every change to
+    them (an optimiser step, load_state_dict, a dtype move) must show in its outputs."""
+    torch.manual_seed(0)
+    est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4))
+    h, masked = torch.randn(2, 6, 16), torch.rand(2, 6) < 0.7
+    with torch.no_grad():
+        first = est.predict(h, masked, "mi")
+    opt = torch.optim.SGD(est.parameters(), lr=0.05)
+    est(h, masked).y.mean().backward()
+    opt.step()
+    with torch.no_grad():
+        stepped = est.predict(h, masked, "mi")
+    assert not torch.allclose(first, stepped) and torch.allclose(stepped, est(h, masked).mi, atol=1e-6)
+    other = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4))
+    est.load_state_dict(other.state_dict())
+    assert torch.allclose(est.predict(h, masked, "mi"), other.predict(h, masked, "mi"))
+    d = est.double().predict(h.double(), masked, "mi")
+    assert d.dtype == torch.float64 and torch.allclose(d.float(), other.predict(h, masked, "mi"), atol=1e-6)
+    # hidden states with large norms on observed positions never leak inf or nan into the zeros
+    big = h.clone()
+    big[~masked] = 1e4
+    out = other.predict(big, masked, "mi")
+    assert torch.isfinite(out).all() and (out[~masked] == 0).all()
+
+
 def test_outputs_shape_symmetry_sign_zeros():
     est = Estimator(EstimatorConfig(d_hidden=16, width=8, rank=4))
     h = torch.randn(3, 7, 16)
