@@ -39,18 +39,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 import mdmi
 from mdmi.interface import allowed_tokens, masked_log_probs
-from mdmi.cli.common import provenance
 from mdmi.labels import load_labels
 from mdmi.resolve import resolve
 from mdmi.selectors.signals import attention_dependence, js_interaction, marginal_similarity
 from mdmi.stats import cluster_bootstrap_ci, spearman
 from mdmi.train_estimator import targets
+from mdmi.cli.common import script_provenance
 
 OUT = Path(__file__).parent / "results" / "dependence"
 SIGNALS = ("attention", "js", "similarity", "head")
@@ -214,7 +213,7 @@ def run(domain: str, model_spec: str | None, root: Path, seed: int, contexts: in
         idx = torch.arange(b) % len(labels["tokens"])
         by_batch[b] = costs(model, head, labels["tokens"][idx], labels["masked"][idx].bool(), repeats)
     cost = by_batch[cost_batches[0]]
-    prov = provenance(SimpleNamespace(argv=["python", "benchmarks/dependence.py", *sys.argv[1:]]))
+    prov = script_provenance(model_spec)
     common = {"domain": domain, "model": resolved.ref, "label_contexts": len(labels["tokens"]),
               "label_passes": int(labels["passes"].sum()), "cost_batch": cost_batches[0],
               "pass_seconds": cost["pass_seconds"], "threads": torch.get_num_threads(), "cost_repeats": repeats,

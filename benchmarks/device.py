@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import mdmi
 from mdmi.mi import exact_mi
 from mdmi.selectors import make_selector
 from mdmi.tasks import sudoku
+from mdmi.cli.common import script_provenance
 
 
 def sync(device: torch.device) -> None:
@@ -96,8 +95,7 @@ def main():
         print("no CUDA device here: CPU figures only")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        prov = {"command": " ".join(["python"] + [shlex.quote(s) for s in sys.argv]), "torch": torch.__version__,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        prov = script_provenance()
         Path(a.json).write_text(json.dumps({"rows": rows, "provenance": prov}, indent=2) + "\n")
 
 

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
-import time
 from pathlib import Path
 
 from mdmi.bench import BenchRow, curve_rows
 from mdmi.plots import selector_style
+from mdmi.cli.common import script_provenance
 
 
 def block_of(rows: list[dict]) -> str:
@@ -103,8 +101,7 @@ def main():
     table("sampled", sampled, "jsd", "nats")
     out = Path(a.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    prov = {"command": " ".join(["python"] + [shlex.quote(s) for s in sys.argv]),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    prov = script_provenance()
     out.write_text(json.dumps({"greedy": greedy, "sampled": sampled, "provenance": prov}, indent=2) + "\n")
     plot(greedy, sampled, str(out.with_suffix(".png")))
     print(f"\nwrote {out} and {out.with_suffix('.png')}")

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import mdmi
 from mdmi.resolve import resolve
 from mdmi.selectors import make_selector, parse_spec
 from mdmi.tasks.hmm import HMM, HMMConfig
+from mdmi.cli.common import script_provenance
 
 
 def main():
@@ -70,8 +69,7 @@ def main():
               f"{100 * row['sequences_changed']:>7.1f}%")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        prov = {"command": " ".join(["python"] + [shlex.quote(s) for s in sys.argv]), "torch": torch.__version__,
-                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        prov = script_provenance()
         Path(a.json).write_text(json.dumps({"rows": rows, "n": a.n, "prompt": a.prompt, "block_length": a.block_length,
                                             "provenance": prov}, indent=2) + "\n")
 

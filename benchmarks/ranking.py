@@ -29,6 +29,7 @@ from pathlib import Path
 
 from mdmi.bench import METRICS, NFE_LABEL, BenchRow, curve_rows, interpolate, model_of
 from mdmi.plots import pareto_plot
+from mdmi.cli.common import script_provenance
 
 
 def load(paths):
@@ -78,20 +79,10 @@ def paired(a, b, metric="solve_rate"):
     return m, m - 1.96 * sd / math.sqrt(n), m + 1.96 * sd / math.sqrt(n)
 
 
-def provenance() -> dict:
-    """The command (shell-quoted) and when, for every row this script writes."""
-    import shlex
-    import sys
-    import time
-
-    return {"command": " ".join(["python"] + [shlex.quote(x) for x in sys.argv]),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def matched(test, seq, ours, metric, lo, hi, path, fmt, dfmt):
     """Every test row of the other selectors between ``lo`` and ``hi`` times fewer NFE than
     sequential, paired against the ``ours`` row nearest in NFE; printed and written to ``path``."""
-    prov = provenance()
+    prov = script_provenance()
     mine = [r for r in test if r.selector == ours]
     out = []
     print(f"\nevery setting at {lo:g}-{hi:g}x fewer NFE, paired against the nearest {ours}\n")
@@ -164,7 +155,7 @@ def main():
               f"{'n/a' if at is None else fmt(at):>24s} "
               f"{'' if pd is None else f'{dfmt(pd[0])} ({dfmt(pd[1])}, {dfmt(pd[2])})  at NFE {nfe_near:.1f}':>34s}")
     if a.json:
-        prov = provenance()
+        prov = script_provenance()
         for row in out:
             row.setdefault("provenance", prov)
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")

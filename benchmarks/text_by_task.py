@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 from mdmi.stats import wilson
 from mdmi.tasks import textbed
+from mdmi.cli.common import script_provenance
 
 
 def restrict(rows: list[dict], tasks: list[str], task: str, prov: dict) -> list[dict]:
@@ -55,7 +54,7 @@ def main(argv=None):
     ap.add_argument("--task", choices=textbed.TASKS, required=True)
     ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args(argv)
-    prov = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    prov = script_provenance()
     tasks = [textbed.task_of(p) for p, _ in textbed.read_problems(a.problems)]
     rows = restrict(json.loads(a.rows.read_text()), tasks, a.task, prov)
     a.out.write_text(json.dumps(rows, indent=2) + "\n")

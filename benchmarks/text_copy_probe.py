@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -36,6 +34,7 @@ import torch.nn.functional as F
 from mdmi.models.transformer import MaskedTransformer, MDMConfig
 from mdmi.tasks import textbed
 from mdmi.train import diffusion_loss
+from mdmi.cli.common import script_provenance
 
 OUT = Path(__file__).parent / "results" / "text"
 LOSSES = ("elbo", "plain", "eos_light", "letters", "curriculum", "curriculum_elbo", "curriculum_flat")
@@ -84,7 +83,7 @@ def main():
     ap.add_argument("--out", type=Path, default=OUT)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    prov = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    prov = script_provenance()
     rows = []
     for kind in a.losses.split(","):
         torch.manual_seed(0)

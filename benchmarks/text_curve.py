@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import mdmi
 from mdmi.tasks import textbed
+from mdmi.cli.common import script_provenance
 
 OUT = Path(__file__).parent / "results" / "text"
 
@@ -37,7 +36,7 @@ def main():
                    key=lambda d: json.loads((d / "config.json").read_text())["step"])
     snaps = [d for i, d in enumerate(snaps) if i % a.every == 0 or i == len(snaps) - 1]
     log = [json.loads(line) for line in a.log.read_text().splitlines()]
-    prov = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    prov = script_provenance()
     rows = []
     for d in snaps:
         model = mdmi.load(d)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,6 +20,7 @@ import torch
 import mdmi
 from mdmi.mi import exact_mi
 from mdmi.tasks import textbed
+from mdmi.cli.common import script_provenance
 
 OUT = Path(__file__).parent / "results" / "text"
 
@@ -75,7 +74,7 @@ def main():
     a = ap.parse_args()
     model = mdmi.load(a.model)
     a.out.mkdir(parents=True, exist_ok=True)
-    prov = {"command": "python " + " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    prov = script_provenance(a.model)
     rows = []
     for task in textbed.TASKS:
         prompt, _ = textbed.problems(task, 1, seed=a.seed, split="test")[0]

@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 import mdmi
 from mdmi.bench.settings import build, settings
-from mdmi.cli.common import default_estimator, load_estimator, provenance
+from mdmi.cli.common import default_estimator, load_estimator, script_provenance
 from mdmi.decode import decode
 from mdmi.tasks import textbed
 from mdmi.tasks.text import prompt_batch
@@ -142,7 +140,7 @@ def main(argv=None):
     pairs = [(p, r) for p, r in textbed.read_problems(a.problems) if textbed.task_of(p) == "perm"]
     if not pairs:
         raise SystemExit(f"{a.problems} holds no perm problems")
-    prov = provenance(SimpleNamespace(argv=["python", "benchmarks/text_traces.py", *sys.argv[1:]], model=a.model))
+    prov = script_provenance(a.model)
     out = []
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     print(f"{'setting':34s} {'valid':>6s} {'NFE':>6s}  " + " ".join(f"{k:>7s}" for k in KINDS)

@@ -44,6 +44,16 @@ def provenance(args=None) -> dict:
     return out
 
 
+def script_provenance(model=None) -> dict:
+    """:func:`provenance` for a script run as ``python SCRIPT ARGS`` (the benchmarks): the
+    command as typed (shell-quoted), versions, when, and with ``model`` (a spec or a
+    directory) the reference of the weights that ran."""
+    import shlex
+    import sys
+    from types import SimpleNamespace
+
+    return provenance(SimpleNamespace(argv=["python", *map(shlex.quote, sys.argv)], model=model))
+
 def hf_options(args) -> dict:
     """``--device`` / ``--dtype`` / ``--trust-remote-code`` of this run (defaults without args)."""
     return {"device": getattr(args, "device", None) or "cpu", "dtype": getattr(args, "dtype", None),
