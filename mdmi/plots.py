@@ -125,6 +125,8 @@ SELECTOR_STYLES = {
     "sequential": (OKABE_ITO["black"], "*"),
     "mi_budget": (OKABE_ITO["vermillion"], "o"),
     "mi_budget(eta=0)": (OKABE_ITO["vermillion"], "v"),
+    "mi_budget(eta=0,distinct)": (OKABE_ITO["vermillion"], "D"),
+    "mi_budget(distinct)": (OKABE_ITO["vermillion"], "d"),
     "entropy_bound": (OKABE_ITO["blue"], "s"),
     "threshold": (OKABE_ITO["sky"], "^"),
     "factor": (OKABE_ITO["green"], "D"),
@@ -157,7 +159,7 @@ def selector_style(name: str) -> dict:
         marker = {"attention]": "^", "js]": "s", "similarity]": "D"}.get(signal.split("(")[0], marker)
     oracle = base != name.partition("[")[0] + (name.partition("]")[2] if signal else "") or bool(signal)
     return {"color": colour, "marker": marker,
-            "linestyle": "-." if signal else "--" if oracle else ":" if "eta=0" in name else "-",
+            "linestyle": "-." if signal else "--" if oracle else ":" if name.endswith("(eta=0)") else "-",
             "markerfacecolor": "none" if oracle else colour, "markeredgecolor": colour}
 
 

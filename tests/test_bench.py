@@ -149,6 +149,20 @@ def test_curve_rows_give_eta_zero_its_own_curve():
     out = bench.curve_rows(rows)
     assert [r.selector for r in out] == ["sequential", "mi_budget", "mi_budget(eta=0)", "mi_budget"]
     assert rows[2].selector == "mi_budget"  # the input rows are left as they were
+    clash = [_row("mi_budget", 9.0, 0.9, gamma=1.0, eta=0.0, distinct=0.01), _row("mi_budget", 9.0, 0.9, gamma=1.0, distinct=0.01)]
+    assert [r.selector for r in bench.curve_rows(clash)] == ["mi_budget(eta=0,distinct)", "mi_budget(distinct)"]
+
+
+def test_model_of_follows_rows_restricted_from_a_bench():
+    from dataclasses import replace
+
+    from mdmi.bench.rows import model_of
+
+    bench_prov = {"command": "mdmi bench text --model text --problems p.tsv"}
+    restricted = {"command": "python benchmarks/text_by_task.py --rows r.json --task perm", "from": bench_prov}
+    rows = [replace(_row("sequential", 32.0, 1.0), provenance=p) for p in (restricted, bench_prov)]
+    assert model_of(rows) == "text"
+    assert model_of([replace(_row("sequential", 32.0, 1.0), provenance={"command": "python x.py"})]) == "sudoku"
 
 
 def test_bench_rows_read_back_as_stored():
@@ -197,7 +211,7 @@ def test_empty_equal_nfe_says_why(capsys):
 def test_every_selector_has_its_own_plot_style():
     from mdmi.plots import selector_style
 
-    names = set(bench.SWEEPS) | set(bench.HMM_SWEEPS) | set(bench.ANTIBODY_SWEEPS) | {"mi_budget(eta=0)"}
+    names = set(bench.SWEEPS) | set(bench.HMM_SWEEPS) | set(bench.ANTIBODY_SWEEPS) | {"mi_budget(eta=0)", "mi_budget(eta=0,distinct)", "mi_budget(distinct)"}
     styles = {n: tuple(sorted(selector_style(n).items())) for n in names}
     assert len(set(styles.values())) == len(names)  # colour, marker, fill and line tell every curve apart
     assert selector_style("mi_budget_oracle")["color"] == selector_style("mi_budget")["color"]

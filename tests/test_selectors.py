@@ -68,6 +68,7 @@ def _random_states(n=20, B=4, L=12, V=5, seed=0):
     (lambda v, I: make_selector("entropy_bound", gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
     (lambda v, I: MIBudget(lambda s: (I, None), gamma=v), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
     (lambda v, I: MIBudget(lambda s: (I, None), gamma=v, eta=0.0), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
+    (lambda v, I: MIBudget(lambda s: (I, None), gamma=v, eta=0.0, distinct=0.1), "gamma", [0.0, 0.1, 0.5, 1.0, 5.0]),
     (lambda v, I: DependencyBound(lambda s: (I, None), tau=v), "tau", [0.0, 0.1, 0.5, 1.0, 5.0]),
 ])
 def test_looser_knob_never_takes_fewer_and_always_one(make, knob, values):
@@ -96,6 +97,26 @@ def test_mi_budget_charges_mutual_information():
     assert _idx(MIBudget(lambda s: (I, None), gamma=9.0, eta=0.0)(st)) == [0, 1]  # 2 costs 10 > 9
     assert int(MIBudget(lambda s: (I, None), gamma=h, eta=1.0)(st).fill.sum()) == 1  # the first costs h: nothing left
 
+
+
+def test_mi_budget_distinct_skips_dependent_positions_with_one_argmax():
+    # 0 and 1: dependent, both most likely token 2 (a letter of a permutation, twice);
+    # 2 and 3: independent, both most likely token 0 (EOS padding); 4: dependent on 0, token 1
+    st = _state([[0.1, 0.1, 0.8], [0.15, 0.1, 0.75], [0.9, 0.05, 0.05], [0.85, 0.1, 0.05], [0.2, 0.7, 0.1]])
+    I = torch.zeros(1, 5, 5, dtype=torch.float64)
+    for i, j in ((0, 1), (0, 4)):
+        I[0, i, j] = I[0, j, i] = 0.2
+    src = lambda s: (I, None)  # noqa: E731
+    assert _idx(MIBudget(src, gamma=100.0, eta=0.0)(st)) == [0, 1, 2, 3, 4]
+    # the clash is skipped and the scan goes on: the independent repeat and the other token are taken
+    assert _idx(MIBudget(src, gamma=100.0, eta=0.0, distinct=0.01)(st)) == [0, 2, 3, 4]
+    # below the knob the two count as independent
+    assert _idx(MIBudget(src, gamma=100.0, eta=0.0, distinct=0.5)(st)) == [0, 1, 2, 3, 4]
+    # a skip costs no budget: with room for one pair charge only, 4 still gets in after the skipped 1
+    assert _idx(MIBudget(src, gamma=0.25, eta=0.0, distinct=0.01)(st)) == [0, 2, 3, 4]
+    with pytest.raises(ValueError, match="distinct"):
+        MIBudget(src, distinct=-1.0)
+    assert "distinct=0.01" in repr(MIBudget(src, distinct=0.01)) and "distinct=" not in repr(MIBudget(src))
 
 def test_oracle_selectors_decode_and_count_extra_passes():
     m = _tiny_model(V=3, L=6, scale=3.0)

@@ -71,12 +71,14 @@ def add_reduction(rows: list[BenchRow]) -> list[BenchRow]:
 def curve_name(selector: str, params: dict) -> str:
     """The curve a row belongs to: its selector, with the MI budget at ``eta=0`` (dependence
     charged alone) and any MI rule on another dependence source than the head
-    (``pairwise=js``...) named apart, e.g. ``mi_budget(eta=0)``, ``mi_budget[js]``."""
+    (``pairwise=js``...) and the MI budget that skips same-argmax clashes (``distinct``)
+    named apart, e.g. ``mi_budget(eta=0)``, ``mi_budget[js]``, ``mi_budget(eta=0,distinct)``."""
     name = selector
     if params.get("pairwise", "head") != "head":
         name += f"[{params['pairwise']}]"
-    if selector == "mi_budget" and params.get("eta") == 0:
-        name += "(eta=0)"
+    if selector == "mi_budget":
+        tags = ["eta=0"] * (params.get("eta") == 0) + ["distinct"] * bool(params.get("distinct"))
+        name += f"({','.join(tags)})" if tags else ""
     return name
 
 

@@ -133,13 +133,21 @@ def read_rows(path: str | Path) -> list[BenchRow]:
     return [BenchRow.from_dict(r) for r in got]
 
 
+def _model_in(prov: dict) -> str | None:
+    """The ``--model`` of the command in ``prov``, or of the command it was made ``from``
+    (a script that restricts bench rows, such as ``benchmarks/text_by_task.py``)."""
+    argv = shlex.split(prov.get("command", ""))
+    if "--model" in argv[:-1]:
+        return argv[argv.index("--model") + 1]
+    return _model_in(prov["from"]) if isinstance(prov.get("from"), dict) else None
+
+
 def model_of(rows: list[BenchRow], default: str = "sudoku") -> str:
     """The ``--model`` of the runs that wrote ``rows``, from their provenance (``default``
     where a command gave none), joined with " + " when they differ."""
     names = []
     for r in rows:
-        argv = shlex.split((r.provenance or {}).get("command", ""))
-        name = argv[argv.index("--model") + 1] if "--model" in argv[:-1] else default
+        name = _model_in(r.provenance or {}) or default
         if name not in names:
             names.append(name)
     return " + ".join(names)

@@ -68,7 +68,9 @@ TEXT_SWEEPS = {
     "factor": [{"f": f} for f in (0.1, 0.3, 0.5, 1.0, 2.0, 4.0)],
     "entropy_bound": [{"gamma": g} for g in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)],
     "mi_budget": [{"gamma": g} for g in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)]
-    + [{"gamma": g, "eta": 0.0} for g in (0.003, 0.01, 0.03, 0.1, 0.3)],
+    + [{"gamma": g, "eta": 0.0} for g in (0.003, 0.01, 0.03, 0.1, 0.3)]
+    # greedy: the same-argmax clash skipped (selectors/mi_budget.py), dependence charged alone
+    + [{"gamma": g, "eta": 0.0, "distinct": 0.01} for g in (0.1, 0.3, 1.0, 3.0, 10.0)],
     "dependency_bound": [{"tau": t} for t in (0.03, 0.1, 0.3, 1.0)],
     "mi_gate": [{"f": f, "eps": e} for f in (0.5, 1.0, 2.0) for e in (0.01, 0.1)],
     "klass": [{"tau": t} for t in (0.9, 0.7, 0.5)],

@@ -31,7 +31,7 @@ def greedy_scan(state: StepState, order: str, pair: torch.Tensor, rule, combine:
             break
         sel[rows, i] |= take
         if combine == "sum":
-            dep = dep + take[:, None] * pair[rows, i]
+            dep = dep + torch.where(take[:, None], pair[rows, i], 0.0)  # not take * pair: 0 * inf is nan
         else:
             dep = torch.where(take[:, None], torch.maximum(dep, pair[rows, i]), dep)
     return sel
