@@ -42,8 +42,8 @@ class MIBudget(Selector):
         Knob("lam", float, 1.0, "weight of the pairwise MI charge", lo=0.0),
         order_knob("entropy"),
         Knob("eta", float, 1.0, "weight of each position's own entropy (0 when sampling)", lo=0.0),
-        Knob("distinct", float, 0.0, "greedy: skip a candidate whose argmax is that of a taken position it "
-             "shares more MI with (nats; 0 = off)", lo=0.0),
+        Knob("distinct", float, 0.0, "greedy: skip a candidate with the argmax of a taken position it shares "
+             "more than this many nats of MI with (0 = off)", lo=0.0),
     )
 
     def __init__(self, pairwise, gamma: float = 1.0, lam: float = 1.0, order: str = "entropy", eta: float = 1.0,
