@@ -28,6 +28,7 @@ from mdmi.interface import masked_log_probs, scorable
 from mdmi.likelihood import log_ratio, nll, pseudo_log_likelihood
 from mdmi.stats import pearson, spearman
 from mdmi.tasks.antibody import load_antibodies
+from mdmi.cli.common import script_provenance
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 
@@ -114,7 +115,7 @@ def main():
     rows = json.loads(out.read_text()) if out.is_file() else []
     for name in a.models.split(","):
         rows = [r for r in rows if r["model"] != name]
-        rows.append(run(name, a.n, a.samples, a.mutants, a.mutant_seqs, a.seed))
+        rows.append({**run(name, a.n, a.samples, a.mutants, a.mutant_seqs, a.seed), "provenance": script_provenance()})
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(rows, indent=2) + "\n")
         r = rows[-1]

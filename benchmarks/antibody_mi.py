@@ -22,6 +22,7 @@ from tqdm import tqdm
 import mdmi
 from mdmi.mi import exact_mi
 from mdmi.tasks.antibody import load_antibodies, masked_batch, mi_structure, region_labels
+from mdmi.cli.common import script_provenance
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 
@@ -92,7 +93,8 @@ def main():
         for mask in a.masks.split(","):
             if any(r["model"] == name and r["mask"] == mask and r["sequences"] == a.n for r in rows):
                 continue
-            rows.append(run(model, name, records, mask, a.batch, a.seed, out.with_suffix(".partial.json")))
+            rows.append({**run(model, name, records, mask, a.batch, a.seed, out.with_suffix(".partial.json")),
+                         "provenance": script_provenance()})
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(rows, indent=2) + "\n")
     cats = sorted({k for r in rows for k in r["share"]})

@@ -24,6 +24,7 @@ import mdmi
 from mdmi.interface import masked_log_probs
 from mdmi.mi import exact_mi
 from mdmi.tasks.antibody import load_antibodies, masked_batch
+from mdmi.cli.common import script_provenance
 
 CHAIN = {"sapiens:vh": "vh", "sapiens:vl": "vl", "antiberty": "vh"}
 
@@ -98,7 +99,7 @@ def main():
                 print(f"  batch {b:>2s}: {s['passes_per_s']:8.1f} passes/s   exact MI (CDR3 masked, "
                       f"{s['mi_passes_per_context']:.0f} passes/context): {s['mi_contexts_per_s']:.3f} contexts/s",
                       flush=True)
-        rows.append(row)
+        rows.append({**row, "provenance": script_provenance()})
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {a.json}")

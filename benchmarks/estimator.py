@@ -25,6 +25,7 @@ from mdmi.labels import random_mask_contexts
 from mdmi.resolve import resolve
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks import clean_sampler
+from mdmi.cli.common import script_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +84,7 @@ def main():
            "estimator_mi_and_tv_s": t_both, "fraction_of_pass_mi_and_tv": float((secs[2] / secs[0]).median()),
            "repeats": args.repeats, "threads": torch.get_num_threads(),
            "estimator": str(est_path) if (est_path / "config.json").is_file() else "untrained default config",
-           "estimator_params": sum(p.numel() for p in est.parameters())}
+           "estimator_params": sum(p.numel() for p in est.parameters()), "provenance": script_provenance(args.model)}
     print(f"batch {args.batch_size}: model pass {1e3 * t_model:.1f} ms, estimator MI {1e3 * t_est:.1f} ms "
           f"= {100 * res['fraction_of_pass']:.1f}% of a pass (rounds p10-p90 {100 * p10:.1f}-{100 * p90:.1f}%); MI + influence {1e3 * t_both:.1f} ms = "
           f"{100 * res['fraction_of_pass_mi_and_tv']:.1f}% ({res['estimator_params']} parameters)")

@@ -27,6 +27,7 @@ from mdmi.labels import LabelConfig, decoding_contexts, random_mask_contexts
 from mdmi.mi import DEFAULT_DELTA, PROBE_BATCH, entropy_of_probs, exact_mi, masked_pairs, truncation_bound
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks import clean_sampler
+from mdmi.cli.common import script_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +125,7 @@ def main():
           f"mean {result['mean_error_nats']:.2e} nats (bound {result['bound_nats']:.2e})")
     print(f"naive loop vs exact_mi(delta=0): max |diff| {naive_err:.2e} nats")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps({**result, "provenance": script_provenance()}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

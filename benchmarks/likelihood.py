@@ -20,6 +20,7 @@ import mdmi
 from mdmi.likelihood import log_ratio, nll
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks.hmm import HMM, HMMConfig, HMMOracle
+from mdmi.cli.common import script_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +98,7 @@ def main():
           f"{r2['r2_identity']:.3f}, Pearson r^2 {r2['pearson_r2']:.3f}; mean NLL est {r2['mean_estimated_nll']:.2f} "
           f"vs exact {r2['mean_exact_nll']:.2f} nats")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps({**result, "provenance": script_provenance()}, indent=2) + "\n")
     try:
         import matplotlib
 

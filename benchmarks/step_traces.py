@@ -48,6 +48,7 @@ from mdmi.resources import checkpoint_dir
 from mdmi.selectors.base import StepState
 from mdmi.stats import auc
 from mdmi.tasks import sudoku
+from mdmi.cli.common import script_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +135,7 @@ def main():
         on_track = ((states == solution[rows]) | masked).all(1) & (solution[rows] >= 0).all(1)
         per = {}
         for cname, sel_fn in compare:
-            sel = sel_fn(st) & masked
+            sel = sel_fn(st).fill & masked
             per[cname] = describe(sel, st, solution[rows], pred, exact, unit)
         own = per.get(label(dname, dparams)) or describe(  # what the driver itself filled
             torch.zeros_like(masked), st, solution[rows], pred, exact, unit)
@@ -181,7 +182,7 @@ def main():
         print(f"AUC of telling right from wrong greedy values over the {a['cells']} blank cells of on-track states "
               f"({a['wrong']} wrong): " + ", ".join(f"{k} {v:.4f}" for k, v in a.items() if k not in ("cells", "wrong")))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps({**report, "provenance": script_provenance()}, indent=2) + "\n")
     print(f"wrote {args.json}")
 
 

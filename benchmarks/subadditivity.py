@@ -31,6 +31,7 @@ from mdmi.estimator import Estimator
 from mdmi.resolve import resolve
 from mdmi.resources import checkpoint_dir
 from mdmi.tasks import sudoku
+from mdmi.cli.common import script_provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ("mi_budget:gamma=0.01/0.3,entropy_bound:gamma=0.01/0.3,threshold:tau=0.99/0.8,"
@@ -81,7 +82,7 @@ def main():
               f"{r['subadditivity_failures']:5d} ({100 * r['failure_rate']:4.1f}%) {r['eb_bound_violations']:7d} "
               f"{above:7d}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"args": vars(args), "settings": out}, indent=2) + "\n")
+    Path(args.json).write_text(json.dumps({"args": vars(args), "settings": out, "provenance": script_provenance()}, indent=2) + "\n")
     print(f"wrote {args.json}")
 
 

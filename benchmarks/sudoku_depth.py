@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from mdmi.tasks import sudoku
+from mdmi.cli.common import script_provenance
 
 
 def main():
@@ -59,7 +60,7 @@ def main():
                   f"{summary['depth_mean']:5.1f} | {'':5s} {100 * out['rest']['solve_rate']:7.1f} "
                   f"{out['rest']['mean_nfe']:6.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"summary": summary, "rows": rows}, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"summary": summary, "rows": rows, "provenance": script_provenance()}, indent=2) + "\n")
         print(f"wrote {args.json}")
 
 
