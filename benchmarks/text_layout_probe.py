@@ -143,7 +143,7 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, required=True, help="checkpoint folder (one sub-folder per layout)")
     ap.add_argument("--resume", action="store_true", help="continue the arms' checkpoints in --out")
     ap.add_argument("--json", type=Path, default=OUT / "layout_probe.json",
-                    help="result file; an arm's row replaces that layout's row there")
+                    help="result file; an arm's row replaces the row of the same layout, steps and size there")
     args = ap.parse_args(argv)
     if args.steps < 1 or args.problems < 1:
         ap.error("--steps and --problems must be >= 1")
@@ -153,7 +153,9 @@ def main(argv=None):
     for layout in args.layout:
         row = {**run_arm(layout, args), "provenance": prov}
         old = json.loads(args.json.read_text()) if args.json.is_file() else []
-        rows = sorted([r for r in old if r["layout"] != layout] + [row], key=lambda r: LAYOUTS.index(r["layout"]))
+        key = (layout, row["steps"], row["parameters"])
+        rows = sorted([r for r in old if (r["layout"], r["steps"], r["parameters"]) != key] + [row],
+                      key=lambda r: (LAYOUTS.index(r["layout"]), r["steps"], r["parameters"]))
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
         lo, hi = row["validity_ci95"]

@@ -54,6 +54,7 @@ def script_provenance(model=None) -> dict:
 
     return provenance(SimpleNamespace(argv=["python", *map(shlex.quote, sys.argv)], model=model))
 
+
 def hf_options(args) -> dict:
     """``--device`` / ``--dtype`` / ``--trust-remote-code`` of this run (defaults without args)."""
     return {"device": getattr(args, "device", None) or "cpu", "dtype": getattr(args, "dtype", None),
