@@ -238,6 +238,24 @@ def test_without_sweep_the_shipped_heads_picks_run():
     assert set(bench.picked_settings(head, "denovo", 1.0)) >= {"mi_budget"}
 
 
+
+def test_layout_probe_moves_only_the_prompt():
+    from mdmi.tasks import textbed
+
+    mod = script("text_layout_probe")
+    pairs = [("4512=", "3201+1311"), ("45=", "21+24")]
+    right, ans_r = mod.encode(pairs, "right")
+    left, ans_l = mod.encode(pairs, "left")
+    W, tok = textbed.PROMPT_WIDTH, textbed.TOKENIZER
+    assert torch.equal(ans_r, ans_l) and torch.equal(right[:, W:], left[:, W:])  # the answers are where they were
+    for b, (prompt, _) in enumerate(pairs):
+        ids = torch.tensor(tok.encode(prompt))
+        assert torch.equal(left[b, :len(ids)], ids) and (left[b, len(ids):W] == tok.pad_id).all()
+        assert torch.equal(right[b, W - len(ids):W], ids) and (right[b, :W - len(ids)] == tok.pad_id).all()
+    # from N's first digit to A's: the same offset for every N on the left, len(N) + 1 in the shipped layout
+    first = [int((row != tok.pad_id).nonzero()[0]) for row in left], [int((row != tok.pad_id).nonzero()[0]) for row in right]
+    assert [W - i for i in first[0]] == [W, W] and [W - i for i in first[1]] == [len(p) for p, _ in pairs]
+
 def test_text_rows_restricted_to_one_task():
     mod = script("text_by_task")
     tasks = ["add", "perm", "perm", "split"]
