@@ -1,4 +1,4 @@
-"""Is the shipped text model's failure on ``split`` the layout of its sequences? Two small models, one per layout.
+"""Is the shipped text model's failure on ``split`` the layout of its sequences, or its training? Small models on split alone.
 
 The shipped layout right-aligns the prompt (``[pad.. N=]`` ending at ``PROMPT_WIDTH``) and
 starts the answer there, so the digit of ``A`` under ``N``'s digit ``i`` sits ``len(N) + 1``
