@@ -14,6 +14,7 @@ from mdmi.labels import LabelConfig, load_labels, write_labels
 from mdmi.tasks import clean_sampler
 from mdmi.train_estimator import EstimatorTrainConfig, evaluate_estimator, split_contexts, train_estimator
 from mdmi.models.transformer import MaskedTransformer, MDMConfig
+from tiny import free_port
 
 
 def test_mi_path_follows_weight_changes():
@@ -152,7 +153,7 @@ def test_tiny_training_lowers_heldout_loss(tiny_labels, tmp_path):
 def test_ddp_two_ranks(tiny_labels, tmp_path):
     root, _ = tiny_labels
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29541", "-m", "mdmi.cli", "train-estimator",
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", free_port(), "-m", "mdmi.cli", "train-estimator",
            "--model", str(root / "model"), "--labels", str(root / "labels"), "--out", str(tmp_path / "e"),
            "--epochs", "3", "--batch-size", "8", "--width", "16", "--rank", "4"]
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)

@@ -18,6 +18,7 @@ from mdmi.interface import masked_log_probs  # noqa: E402
 from mdmi.mi import exact_mi  # noqa: E402
 from mdmi.models.hf import HFMaskedLM  # noqa: E402
 from mdmi.tasks.protein import read_fasta  # noqa: E402
+from tiny import free_port  # noqa: E402
 
 ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q",
              "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>", "<mask>"]
@@ -187,7 +188,7 @@ def test_pipeline_end_to_end_on_tiny_esm(tmp_path):
     assert json.loads((labels / "manifest.json").read_text())["contexts"] == 24
     torchrun = Path(sys.executable).with_name("torchrun")
     est = tmp_path / "est"
-    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29553", "-m", "mdmi.cli",
+    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", free_port(), "-m", "mdmi.cli",
                         "train-estimator", "--model", m, "--labels", str(labels), "--out", str(est),
                         "--epochs", "4", "--batch-size", "4", "--heldout-frac", "0.25"],
                        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from mdmi.labels import LabelConfig, load_labels, shard_path, write_labels, write_manifest
 from mdmi.mi import exact_mi
 from mdmi.tasks import clean_sampler
+from tiny import free_port
 
 CFG = dict(contexts=10, shard_size=4, batch_size=64, seed=3)
 
@@ -64,7 +65,7 @@ def test_torchrun_two_ranks_match_one_process(tiny_dir, tmp_path):
     _write(tiny_dir, one)
     two = tmp_path / "two"
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "mdmi.cli", "label",
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", free_port(), "-m", "mdmi.cli", "label",
            "--model", str(tiny_dir), "--out", str(two)] + [f"--{k.replace('_', '-')}={v}" for k, v in CFG.items()]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -77,3 +77,13 @@ class RowwiseHead:
             pair = m[:, None] & m[None, :] & ~torch.eye(len(m), dtype=torch.bool)
             out.append(s * pair)
         return torch.stack(out).double()
+
+
+def free_port() -> str:
+    """A TCP port free right now, for torchrun's --master_port: a fixed one clashes when two
+    test runs (two clones, CI beside a local run) reach the same test together."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
